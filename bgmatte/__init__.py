@@ -1,0 +1,14 @@
+"""bgmatte: background matting for compositors.
+
+Plate + clean plate (+ optional soft segmentation and new background) in, alpha matte and
+unpremultiplied scene-linear foreground out. Follows Background Matting (Sengupta et al.,
+CVPR 2020) and BGMv2 (Lin et al., CVPR 2021).
+
+The public call every host and benchmark uses is :func:`matte`.
+"""
+
+from bgmatte.plugin.api import Matte, matte
+from bgmatte.plugin.errors import BgmatteError
+
+__version__ = "0.1.0"
+__all__ = ["BgmatteError", "Matte", "__version__", "matte"]
