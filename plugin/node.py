@@ -1,0 +1,146 @@
+"""The bgmatte node: declared inputs, params and passes; renders one frame for a region.
+
+A host implements :class:`Fetcher` (how to get an input's pixels for a frame) and calls
+:meth:`Node.render`. The node converts colour, runs :func:`bgmatte.plugin.solve.solve` on the
+whole frame (the engine's noise and exposure estimates are global, so a tile must see the
+same numbers as the whole frame) and returns the requested passes cropped to the region.
+Results are cached per :meth:`Node.cache_key`, so tiled and multi-pass requests for one frame
+solve once. Thread-safe: hosts may render from several threads.
+
+Same inputs and params give the same output; the cache key (after Gaffer's hashing of what
+affects an output) is a SHA-256 of the node version, params and the inputs' identities.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from bgmatte.plugin import colour
+from bgmatte.plugin.errors import BgmatteError
+from bgmatte.plugin.params import INPUTS, PARAMS, PASSES, resolve_params
+from bgmatte.plugin.solve import Matte, solve
+
+NODE_VERSION = "bgmatte.node/1"
+Region = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels of the plate
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An input's pixels for one frame, as the host hands them over."""
+
+    pixels: np.ndarray  # H×W×C float32
+    colorspace: str | None = None  # the source's own colour space, for colorspace='auto'
+    label: str = ""  # where it came from (a path), for messages
+
+
+class Fetcher(Protocol):
+    """What a host implements so the node can pull its inputs."""
+
+    def fetch(self, input_name: str, frame: int) -> Fetched | None:
+        """Pixels of ``input_name`` at ``frame``, or None when the input is not connected."""
+        ...
+
+    def identity(self, input_name: str, frame: int) -> str | None:
+        """A string that changes whenever the pixels would (path + mtime + size, say)."""
+        ...
+
+
+class Node:
+    """The background-matting node (see module docstring)."""
+
+    inputs = INPUTS
+    params = PARAMS
+    passes = PASSES
+
+    def __init__(
+        self, params: Mapping[str, Any] | None = None, *, device: str = "cpu", cache_frames: int = 2
+    ) -> None:
+        self.values = resolve_params(params)
+        self.device = device
+        self._cache: OrderedDict[str, Matte] = OrderedDict()
+        self._cache_frames = cache_frames
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+
+    def cache_key(self, frame: int, fetcher: Fetcher) -> str:
+        """Hash of everything that affects the output of ``frame``."""
+        ids = {i.name: fetcher.identity(i.name, frame) for i in INPUTS}
+        blob = json.dumps(
+            {"node": NODE_VERSION, "params": self.values, "inputs": ids, "frame": frame},
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _pixels(self, fetcher: Fetcher, name: str, frame: int, required: bool) -> np.ndarray | None:
+        got = fetcher.fetch(name, frame)
+        if got is None:
+            if required:
+                raise BgmatteError(name, "is not connected", f"connect the {name} input")
+            return None
+        src = self.values["colorspace"]
+        if src == "auto":
+            src = got.colorspace or "scene_linear"
+        if name == "segmentation":
+            return got.pixels
+        return colour.to_working(np.asarray(got.pixels, np.float32), src, name)
+
+    def solve_frame(self, frame: int, fetcher: Fetcher) -> Matte:
+        """The whole-frame result, from the cache when the inputs did not change."""
+        key = self.cache_key(frame, fetcher)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # one solve per key, even when several threads ask at once
+            with self._lock:
+                if key in self._cache:
+                    return self._cache[key]
+            found = {i.name: self._pixels(fetcher, i.name, frame, i.required) for i in INPUTS}
+            result = solve(
+                found["plate"],  # type: ignore[arg-type]
+                found["clean_plate"],  # type: ignore[arg-type]
+                found["segmentation"],
+                found["background"],
+                self.values,
+                self.device,
+            )
+            with self._lock:
+                self._cache[key] = result
+                while len(self._cache) > self._cache_frames:
+                    self._cache.popitem(last=False)
+                self._key_locks.pop(key, None)
+            return result
+
+    def render(
+        self,
+        frame: int,
+        fetcher: Fetcher,
+        region: Region | None = None,
+        passes: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The requested passes (default: the ``output`` param) of ``frame``, cropped to
+        ``region``; each H×W×C float32."""
+        names = list(passes) if passes else [self.values["output"]]
+        for name in names:
+            if name not in PASSES:
+                raise BgmatteError(
+                    "--pass", f"unknown pass '{name}'", f"pick from {', '.join(PASSES)}"
+                )
+        result = self.solve_frame(frame, fetcher)
+        h, w = result.alpha.shape
+        x0, y0, x1, y1 = region if region is not None else (0, 0, w, h)
+        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+            raise BgmatteError(
+                "region", f"{region} is outside the {w}x{h} frame", "ask for a region inside it"
+            )
+        return {n: result.pass_pixels(n)[y0:y1, x0:x1] for n in names}

@@ -1,0 +1,193 @@
+"""The node's inputs, parameters and passes, declared once as data.
+
+Every host builds its interface from these tables: the command line makes flags from them,
+the OpenFX bridge makes parameters and clips from them. Names follow the vocabulary in
+DESIGN.md. Validation lives here too, so every host rejects a bad value with the same message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bgmatte.plugin.errors import BgmatteError
+
+ParamType = Literal["choice", "float", "int", "bool", "string"]
+
+
+@dataclass(frozen=True)
+class Input:
+    """One image input of the node."""
+
+    name: str
+    label: str
+    hint: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: what a host needs to draw it and what the node needs to check it."""
+
+    name: str
+    label: str
+    hint: str
+    type: ParamType
+    default: Any
+    range: tuple[float, float] | None = None
+    choices: tuple[str, ...] | None = None
+
+    def check(self, value: Any) -> Any:
+        """Return ``value`` converted to this param's type, or raise BgmatteError."""
+        where = f"param {self.name}"
+        if self.type == "choice":
+            assert self.choices is not None
+            if value not in self.choices:
+                raise BgmatteError(
+                    where, f"'{value}' is not one of {', '.join(self.choices)}", "pick one of those"
+                )
+            return value
+        if self.type == "bool":
+            if isinstance(value, bool):
+                return value
+            raise BgmatteError(where, f"'{value}' is not true or false", "pass a boolean")
+        if self.type == "string":
+            if isinstance(value, str) and value:
+                return value
+            raise BgmatteError(where, f"'{value}' is not a non-empty string", "pass a name")
+        try:
+            number = int(value) if self.type == "int" else float(value)
+        except (TypeError, ValueError):
+            raise BgmatteError(where, f"'{value}' is not a number", f"pass a {self.type}") from None
+        if self.type == "int" and isinstance(value, float) and not value.is_integer():
+            raise BgmatteError(where, f"'{value}' is not a whole number", "pass an int")
+        if self.range is not None and not self.range[0] <= number <= self.range[1]:
+            lo, hi = self.range
+            raise BgmatteError(where, f"{value} is outside {lo:g}..{hi:g}", "pass a value in range")
+        return number
+
+
+INPUTS: tuple[Input, ...] = (
+    Input("plate", "Plate", "The shot: the subject in front of the real background.", True),
+    Input(
+        "clean_plate",
+        "Clean plate",
+        "The same background without the subject, from the same camera.",
+        True,
+    ),
+    Input(
+        "segmentation",
+        "Segmentation",
+        "Optional soft segmentation of the subject (alpha or luminance), used as a prior.",
+        False,
+    ),
+    Input(
+        "background",
+        "Background",
+        "Optional new background; enables the composite pass.",
+        False,
+    ),
+)
+
+#: Output passes. ``rgba`` is the default; the last ones are debug passes.
+PASSES: tuple[str, ...] = (
+    "rgba",
+    "alpha",
+    "foreground",
+    "composite",
+    "difference",
+    "segmentation",
+    "error",
+    "aligned_clean_plate",
+)
+DEBUG_PASSES: tuple[str, ...] = ("difference", "segmentation", "error", "aligned_clean_plate")
+ENGINES: tuple[str, ...] = ("classical",)
+
+PARAMS: tuple[Param, ...] = (
+    Param(
+        "engine",
+        "Engine",
+        "Matting engine: 'classical' is the noise-adaptive difference matte.",
+        "choice",
+        "classical",
+        choices=ENGINES,
+    ),
+    Param(
+        "output",
+        "Output",
+        "Pass the node outputs (rgba = premultiplied foreground + alpha).",
+        "choice",
+        "rgba",
+        choices=PASSES,
+    ),
+    Param(
+        "colorspace",
+        "Input colour space",
+        "OCIO colour space of the inputs; 'auto' = scene_linear for EXR, the file's own "
+        "space for PNG/JPEG/TIFF.",
+        "string",
+        "auto",
+    ),
+    Param(
+        "match_exposure",
+        "Match exposure",
+        "Match the clean plate's exposure and white balance to the plate before keying.",
+        "bool",
+        True,
+    ),
+    Param(
+        "threshold",
+        "Threshold",
+        "Difference, in multiples of the measured sensor noise, below which a pixel is background.",
+        "float",
+        4.0,
+        range=(0.5, 50.0),
+    ),
+    Param(
+        "softness",
+        "Softness",
+        "Width of the soft ramp above the threshold, in multiples of the noise.",
+        "float",
+        8.0,
+        range=(0.5, 100.0),
+    ),
+    Param(
+        "shift_tolerance",
+        "Shift tolerance",
+        "Pixels of clean-plate misregistration forgiven when measuring the difference.",
+        "int",
+        1,
+        range=(0, 3),
+    ),
+    Param(
+        "segmentation_weight",
+        "Segmentation weight",
+        "How strongly the segmentation input pulls alpha where the difference is ambiguous.",
+        "float",
+        0.5,
+        range=(0.0, 1.0),
+    ),
+    Param(
+        "nan",
+        "NaN policy",
+        "What to do with NaN/Inf pixels: 'error' stops, 'zero' replaces them with 0.",
+        "choice",
+        "error",
+        choices=("error", "zero"),
+    ),
+)
+
+PARAMS_BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
+
+
+def resolve_params(values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults overlaid with ``values``, each checked; unknown names are an error."""
+    out = {p.name: p.default for p in PARAMS}
+    for name, value in (values or {}).items():
+        if name not in PARAMS_BY_NAME:
+            raise BgmatteError(
+                f"param {name}", "is not a parameter of the node", "see `bgmatte render --help`"
+            )
+        out[name] = PARAMS_BY_NAME[name].check(value)
+    return out

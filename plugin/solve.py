@@ -1,0 +1,110 @@
+"""One frame, start to finish: checks, the engine, then the linear-light foreground unmix.
+
+This is the single place where a matte is made; :func:`bgmatte.matte` and the node (and so
+every host) call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bgmatte import kernels
+from bgmatte.plugin import validate
+from bgmatte.plugin.engines import get_engine
+
+
+@dataclass(frozen=True)
+class Matte:
+    """The result for one frame. All arrays float32, scene-linear, in the working space.
+
+    ``alpha * foreground + (1 - alpha) * clean_plate == plate`` wherever alpha > 0, where
+    ``clean_plate`` is the clean plate as the engine used it (exposure-matched, aligned).
+    """
+
+    alpha: np.ndarray  # H×W in [0, 1]
+    foreground: np.ndarray  # H×W×3 unpremultiplied, unclipped
+    clean_plate: np.ndarray  # H×W×3 the clean plate as used
+    difference: np.ndarray  # H×W×3
+    segmentation: np.ndarray  # H×W
+    error: np.ndarray  # H×W
+    composite: np.ndarray | None = None  # H×W×3, when a background was given
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def rgba(self) -> np.ndarray:
+        """Premultiplied foreground with alpha, H×W×4: what a compositor merges over."""
+        return kernels.premultiply(self.foreground, self.alpha)
+
+    def pass_pixels(self, name: str) -> np.ndarray:
+        """The named output pass (see ``bgmatte.plugin.params.PASSES``) as H×W×C."""
+        if name == "rgba":
+            return self.rgba
+        if name == "foreground":
+            return self.foreground
+        if name == "composite":
+            if self.composite is None:
+                from bgmatte.plugin.errors import BgmatteError
+
+                raise BgmatteError(
+                    "background", "is not connected", "connect a background for the composite pass"
+                )
+            return self.composite
+        if name == "aligned_clean_plate":
+            return self.clean_plate
+        if name == "difference":
+            return self.difference
+        single = {"alpha": self.alpha, "segmentation": self.segmentation, "error": self.error}
+        return single[name][..., None]
+
+
+def solve(
+    plate: np.ndarray,
+    clean_plate: np.ndarray,
+    segmentation: np.ndarray | None,
+    background: np.ndarray | None,
+    params: Mapping[str, Any],
+    device: str = "cpu",
+) -> Matte:
+    """Check the inputs, run the engine, unmix the foreground. Inputs in the working space."""
+    policy = params["nan"]
+    p = validate.finite(validate.as_rgb(plate, "plate"), "plate", policy)
+    c = validate.as_rgb(clean_plate, "clean_plate")
+    validate.same_size(c, p, "clean_plate")
+    c = validate.finite(c, "clean_plate", policy)
+    seg = None
+    if segmentation is not None:
+        seg = validate.as_matte(segmentation, "segmentation")
+        validate.same_size(seg, p, "segmentation")
+        seg = validate.finite(seg, "segmentation", policy)
+    bg = None
+    if background is not None:
+        bg = validate.as_rgb(background, "background")
+        validate.same_size(bg, p, "background")
+        bg = validate.finite(bg, "background", policy)
+
+    result = get_engine(params["engine"])(p, c, seg, params)
+    k = kernels.for_device(device)
+    if k is kernels.numpy_kernels:
+        fg = kernels.unmix_foreground(p, result.clean_plate, result.alpha)
+        comp = None if bg is None else kernels.composite(fg, result.alpha, bg)
+    else:  # pragma: no cover - needs a GPU
+        import cupy  # type: ignore[import-not-found]
+
+        a_gpu = cupy.asarray(result.alpha)
+        fg_gpu = k.unmix_foreground(cupy.asarray(p), cupy.asarray(result.clean_plate), a_gpu)
+        fg = cupy.asnumpy(fg_gpu)
+        comp = None if bg is None else cupy.asnumpy(k.composite(fg_gpu, a_gpu, cupy.asarray(bg)))
+    return Matte(
+        alpha=result.alpha,
+        foreground=fg,
+        clean_plate=result.clean_plate,
+        difference=result.difference,
+        segmentation=result.segmentation,
+        error=result.error,
+        composite=comp,
+        params=dict(params),
+    )

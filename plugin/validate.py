@@ -1,0 +1,69 @@
+"""Checks on the images handed to the node, with messages an artist can act on."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bgmatte.plugin.errors import BgmatteError
+
+
+def as_rgb(pixels: np.ndarray, input_name: str) -> np.ndarray:
+    """H×W×3 float32 from an H×W×3 or H×W×4 array (alpha dropped)."""
+    arr = np.asarray(pixels)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        got = arr.shape[2] if arr.ndim == 3 else 1 if arr.ndim == 2 else f"shape {arr.shape} of"
+        raise BgmatteError(
+            input_name,
+            f"has {got} channels, expected 3 (RGB) or 4 (RGBA)",
+            "write it as an RGB or RGBA image",
+        )
+    return np.ascontiguousarray(arr[..., :3], dtype=np.float32)
+
+
+def as_matte(pixels: np.ndarray, input_name: str) -> np.ndarray:
+    """H×W float32 from a one-channel image, or the alpha of RGBA, or the luminance of RGB."""
+    arr = np.asarray(pixels, dtype=np.float32)
+    if arr.ndim == 2:
+        return arr
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        return arr[..., 0]
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        return np.ascontiguousarray(arr[..., 3])
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        return (0.2126 * arr[..., 0] + 0.7152 * arr[..., 1] + 0.0722 * arr[..., 2]).astype(
+            np.float32
+        )
+    raise BgmatteError(
+        input_name,
+        f"has shape {arr.shape}, expected one channel, RGB or RGBA",
+        "write the segmentation as a one-channel or RGBA image",
+    )
+
+
+def same_size(pixels: np.ndarray, reference: np.ndarray, input_name: str) -> None:
+    """Raise unless ``pixels`` has the plate's height and width."""
+    h, w = pixels.shape[:2]
+    hr, wr = reference.shape[:2]
+    if (h, w) != (hr, wr):
+        raise BgmatteError(
+            input_name,
+            f"is {w}x{h} but the plate is {wr}x{hr}",
+            "reformat it to the plate's resolution before matting",
+        )
+
+
+def finite(pixels: np.ndarray, input_name: str, policy: str) -> np.ndarray:
+    """Apply the NaN policy: 'error' raises naming the count, 'zero' replaces them with 0."""
+    bad = ~np.isfinite(pixels)
+    if pixels.ndim == 3:
+        bad = bad.any(axis=2)
+    count = int(bad.sum())
+    if count == 0:
+        return pixels
+    if policy == "zero":
+        return np.where(np.isfinite(pixels), pixels, 0.0).astype(np.float32)
+    raise BgmatteError(
+        input_name,
+        f"{count} pixel{'s' if count != 1 else ''} are NaN or Inf",
+        "fix the source, or set the nan policy to 'zero' (--nan zero) to replace them with 0",
+    )
