@@ -1,1 +1,167 @@
-def main() -> int: return 0
+"""The command line: ``bgmatte render``, ``bgmatte demo``, ``bgmatte info``.
+
+Flags for node params are made from the node's one parameter table
+(:data:`bgmatte.plugin.params.PARAMS`), so the command line and every other host agree on
+names, hints, defaults and ranges. A :class:`BgmatteError` becomes one line on stderr and
+exit status 2; nothing half-written is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from bgmatte.plugin.errors import BgmatteError
+from bgmatte.plugin.params import PARAMS, PASSES
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_params(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("node parameters")
+    for p in PARAMS:
+        extra = f" (default {p.default})"
+        if p.type == "bool":
+            group.add_argument(
+                _flag(p.name),
+                dest=p.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=p.hint + extra,
+            )
+        elif p.type == "choice":
+            group.add_argument(
+                _flag(p.name), dest=p.name, choices=p.choices, default=None, help=p.hint + extra
+            )
+        else:
+            kind: Any = {"float": float, "int": int, "string": str}[p.type]
+            rng = f" range {p.range[0]:g}..{p.range[1]:g}" if p.range else ""
+            group.add_argument(
+                _flag(p.name), dest=p.name, type=kind, default=None, help=p.hint + extra + rng
+            )
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    return {p.name: getattr(args, p.name) for p in PARAMS if getattr(args, p.name) is not None}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bgmatte", description="Background matting: plate + clean plate -> alpha + foreground."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    render = sub.add_parser("render", help="matte a shot or a still to EXR")
+    render.add_argument(
+        "--plate", required=True, help="plate file or pattern (shot/plate.####.exr)"
+    )
+    render.add_argument("--clean-plate", required=True, help="clean plate file or pattern")
+    render.add_argument("--segmentation", help="optional soft segmentation file or pattern")
+    render.add_argument("--background", help="optional new background (enables composite)")
+    render.add_argument("--frames", help="frame range: 1001-1100, 1-20x2, 1,5,9")
+    render.add_argument("--out", required=True, help="output EXR file or pattern")
+    render.add_argument(
+        "--pass",
+        dest="passes",
+        action="append",
+        default=[],
+        choices=[*PASSES, "all"],
+        help="extra pass written as a named layer (repeatable; 'all' for every pass)",
+    )
+    render.add_argument("--float", dest="half", action="store_false", help="write 32-bit float")
+    render.add_argument("--skip-existing", action="store_true", help="keep frames already written")
+    render.add_argument("--device", default="cpu", help="cpu or cuda")
+    render.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_params(render)
+
+    demo = sub.add_parser("demo", help="render the built-in procedural demo shot")
+    demo.add_argument("--out", default="bgmatte_demo", help="folder for the EXRs and contact sheet")
+    demo.add_argument("--device", default="cpu", help="cpu or cuda")
+
+    info = sub.add_parser("info", help="versions, device, OCIO config")
+    info.add_argument("--colorspaces", action="store_true", help="list the OCIO colour spaces")
+    return parser
+
+
+def _render(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from bgmatte.host_bridge.render import render_shot, shot_frames
+    from bgmatte.plugin.sequence import parse_frames
+
+    frames = parse_frames(args.frames) if args.frames else None
+    params = _params(args)
+    passes = list(args.passes)
+    if "all" in passes:
+        passes = [p for p in PASSES if p != "composite" or args.background]
+    inputs = {
+        "plate": args.plate,
+        "clean_plate": args.clean_plate,
+        "segmentation": args.segmentation,
+        "background": args.background,
+    }
+    total = len(shot_frames(args.plate, frames))
+    with tqdm(total=total, unit="frame", disable=args.quiet, file=sys.stderr) as bar:
+        written = render_shot(
+            inputs,
+            args.out,
+            frames=frames,
+            params=params,
+            passes=passes,
+            half=args.half,
+            skip_existing=args.skip_existing,
+            device=args.device,
+            progress=lambda _frame: bar.update(1),
+        )
+    print(f"bgmatte: wrote {len(written)} file(s) to {args.out}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    import platform
+
+    import numpy
+    import OpenImageIO
+    import PyOpenColorIO
+    import torch
+
+    import bgmatte
+    from bgmatte import kernels
+    from bgmatte.plugin import colour
+
+    if args.colorspaces:
+        print("\n".join(colour.colorspaces()))
+        return 0
+    print(f"bgmatte {bgmatte.__version__}")
+    print(
+        f"python {platform.python_version()}  numpy {numpy.__version__}  torch {torch.__version__}"
+    )
+    print(f"OpenImageIO {OpenImageIO.__version__}  OpenColorIO {PyOpenColorIO.__version__}")
+    gpu = "yes" if kernels.cupy_available() else "no"
+    print(f"device: cpu ({torch.get_num_threads()} torch threads); CuPy GPU kernels: {gpu}")
+    print(f"OCIO config: {colour.config_name()}")
+    print(f"working space: {colour.working_space()}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "render":
+            return _render(args)
+        if args.command == "demo":
+            from bgmatte.host_bridge.demo import run_demo
+
+            return run_demo(args.out, device=args.device)
+        return _info(args)
+    except BgmatteError as err:
+        print(f"bgmatte: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bgmatte: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,91 @@
+"""A :class:`bgmatte.plugin.node.Fetcher` over image files and frame sequences.
+
+Used by the command line and render farms. Each input is a path, with a frame pattern
+(``####``, ``%04d``, ``$F4``) or without one (a still used for every frame, as a clean plate
+usually is). Inputs are placed into the plate's data window when they share its display
+window, so data windows ≠ display windows work as a compositor expects.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from bgmatte.plugin import colour
+from bgmatte.plugin.errors import BgmatteError
+from bgmatte.plugin.imageio import Image, read_image
+from bgmatte.plugin.node import Fetched
+from bgmatte.plugin.sequence import frame_path
+
+
+def _rgba_or_all(image: Image) -> np.ndarray:
+    names = image.channel_names
+    if names[:3] == ("R", "G", "B"):
+        return image.pixels[..., : 4 if names[3:4] == ("A",) else 3]
+    return image.pixels
+
+
+class FileFetcher:
+    """Reads the node's inputs from files. ``paths`` maps input name → path or pattern."""
+
+    def __init__(self, paths: Mapping[str, str | None]) -> None:
+        self.paths = {k: v for k, v in paths.items() if v}
+        self._plate: dict[int, Image] = {}
+
+    def path(self, input_name: str, frame: int) -> str | None:
+        """The file that ``input_name`` reads at ``frame``; None when not connected."""
+        pattern = self.paths.get(input_name)
+        return None if pattern is None else frame_path(pattern, frame)
+
+    def check_exists(self, frames: list[int]) -> None:
+        """Fail before rendering when any input file of any frame is missing."""
+        for name in self.paths:
+            for frame in frames:
+                path = self.path(name, frame)
+                if path is not None and not os.path.isfile(path):
+                    raise BgmatteError(
+                        name, f"file not found: {path}", "check the path and frame number"
+                    )
+
+    def plate_image(self, frame: int) -> Image:
+        """The plate of ``frame`` (cached for the frame being rendered)."""
+        if frame not in self._plate:
+            path = self.path("plate", frame)
+            if path is None:
+                raise BgmatteError("plate", "is not connected", "pass --plate")
+            self._plate = {frame: read_image(path, "plate")}
+        return self._plate[frame]
+
+    def fetch(self, input_name: str, frame: int) -> Fetched | None:
+        """See :class:`bgmatte.plugin.node.Fetcher`."""
+        if input_name == "plate":
+            img = self.plate_image(frame)
+            return Fetched(_rgba_or_all(img), colour.default_colorspace(img, "plate"), img.path)
+        path = self.path(input_name, frame)
+        if path is None:
+            return None
+        img = read_image(path, input_name)
+        plate = self.plate_image(frame)
+        pixels = _rgba_or_all(img)
+        if img.full == plate.full and (img.origin, img.pixels.shape[:2]) != (
+            plate.origin,
+            plate.pixels.shape[:2],
+        ):
+            h, w = plate.pixels.shape[:2]
+            pixels = Image(
+                pixels, img.channel_names, img.origin, img.full, img.colorspace, img.path
+            ).window(plate.origin, (w, h))
+        return Fetched(pixels, colour.default_colorspace(img, input_name), img.path)
+
+    def identity(self, input_name: str, frame: int) -> str | None:
+        """Path, modification time and size of the file: changes when its pixels do."""
+        path = self.path(input_name, frame)
+        if path is None:
+            return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return f"{path}:missing"
+        return f"{os.path.abspath(path)}:{st.st_mtime_ns}:{st.st_size}"

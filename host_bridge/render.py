@@ -1,0 +1,108 @@
+"""Render a shot to EXR files: the command line's and the farm's job.
+
+One EXR per frame, written atomically (temp file + rename, see
+:func:`bgmatte.plugin.imageio.write_exr`), so an interrupted render leaves only whole files and
+resumes with ``skip_existing``. The primary layer is the node's ``output`` pass (``rgba`` by
+default: premultiplied foreground in R, G, B and the matte in A); each extra pass goes in as
+a named layer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from bgmatte.host_bridge.files import FileFetcher
+from bgmatte.plugin import colour
+from bgmatte.plugin.errors import BgmatteError
+from bgmatte.plugin.imageio import write_exr
+from bgmatte.plugin.node import Node
+from bgmatte.plugin.sequence import find_frames, frame_path, has_pattern
+
+
+def shot_frames(plate: str, frames: Sequence[int] | None) -> list[int]:
+    """The frames to render: as given, else every plate frame on disk, else one (a still)."""
+    if frames:
+        return list(frames)
+    if not has_pattern(plate):
+        return [1]
+    found = find_frames(plate)
+    if not found:
+        raise BgmatteError(
+            "plate", f"no frames found for {plate}", "check the pattern, or pass --frames"
+        )
+    return found
+
+
+def _check_out(out: str, fetcher: FileFetcher, frames: Sequence[int]) -> None:
+    if len(frames) > 1 and not has_pattern(out):
+        raise BgmatteError(
+            "--out",
+            f"{out} has no frame pattern but {len(frames)} frames are rendered",
+            "put #### (or %04d, $F4) in the output path",
+        )
+    for frame in frames:
+        target = os.path.realpath(frame_path(out, frame))
+        for name in fetcher.paths:
+            for f in frames:
+                src = fetcher.path(name, f)
+                if src is not None and os.path.realpath(src) == target:
+                    raise BgmatteError(
+                        "--out",
+                        f"{frame_path(out, frame)} would overwrite the {name} input",
+                        "choose another output path",
+                    )
+
+
+def render_shot(
+    inputs: Mapping[str, str | None],
+    out: str,
+    *,
+    frames: Sequence[int] | None = None,
+    params: Mapping[str, Any] | None = None,
+    passes: Sequence[str] = (),
+    half: bool = True,
+    skip_existing: bool = False,
+    device: str = "cpu",
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Render ``frames`` of the shot; returns the files written (skipped ones excluded)."""
+    fetcher = FileFetcher(inputs)
+    todo = shot_frames(inputs["plate"] or "", frames)
+    _check_out(out, fetcher, todo)
+    fetcher.check_exists(todo)
+    node = Node(params, device=device)
+    primary = node.values["output"]
+    extra = [p for p in passes if p != primary]
+    working = colour.working_space()
+    header = {
+        "bgmatte:params": json.dumps(node.values, sort_keys=True),
+        "bgmatte:inputs": json.dumps({k: v for k, v in inputs.items() if v}, sort_keys=True),
+        "bgmatte:workingSpace": working,
+        "bgmatte:ocioConfig": colour.config_name(),
+    }
+    written = []
+    for frame in todo:
+        path = frame_path(out, frame)
+        if skip_existing and os.path.isfile(path):
+            if progress:
+                progress(frame)
+            continue
+        got = node.render(frame, fetcher, passes=[primary, *extra])
+        plate = fetcher.plate_image(frame)
+        layers = [("", got[primary])] + [(name, got[name]) for name in extra]
+        write_exr(
+            path,
+            layers,
+            half=half,
+            origin=plate.origin,
+            full=plate.full,
+            colorspace=working,
+            attributes={**header, "bgmatte:frame": str(frame)},
+        )
+        written.append(path)
+        if progress:
+            progress(frame)
+    return written
