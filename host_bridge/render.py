@@ -91,6 +91,7 @@ def render_shot(
                 progress(frame)
             continue
         got = node.render(frame, fetcher, passes=[primary, *extra])
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         plate = fetcher.plate_image(frame)
         layers = [("", got[primary])] + [(name, got[name]) for name in extra]
         write_exr(

@@ -1,0 +1,272 @@
+"""Image read and write through OpenImageIO.
+
+Reads keep what a compositor relies on: values as stored (never clamped, no colour conversion:
+that is :mod:`bgmatte.plugin.colour`'s job), the data window and the display window, and the
+channel names. Writes produce one EXR per frame with the primary pass as ``R G B A`` and extra
+passes as named layers (``alpha.A``, ``foreground.R`` ...), and are atomic: a temp file in the
+same folder is renamed over the target, so a crash or a full disk never leaves a half-written
+frame where a host would read it (DESIGN.md, "Conventions").
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import OpenImageIO as oiio
+
+from bgmatte.plugin.errors import BgmatteError
+
+__all__ = ["Image", "read_image", "write_exr", "write_png"]
+
+_RGBA = ("R", "G", "B", "A")
+_READ_FIX = "re-export the file; it looks truncated or corrupt"
+_WRITE_FIX = "check that the folder exists and is writable"
+
+
+@dataclass(frozen=True, eq=False)
+class Image:
+    """Pixels of one image file, with the windows and metadata a compositor keeps.
+
+    ``pixels`` is float32 ``H×W×C`` and covers the data window, whose top-left corner is
+    ``origin`` (x, y). ``full`` is the display window (x, y, width, height). ``colorspace`` is
+    the file's ``oiio:ColorSpace`` if it declares one. ``pixel_format`` is the stored sample
+    type ("uint8", "uint16", "half", "float", ...), which tells display-encoded integer files
+    from scene-linear float ones. Equality and hashing are by identity (``eq=False``):
+    comparing pixel arrays field by field would be ambiguous in NumPy.
+    """
+
+    pixels: np.ndarray
+    channel_names: tuple[str, ...]
+    origin: tuple[int, int]
+    full: tuple[int, int, int, int]
+    colorspace: str | None
+    path: str
+    pixel_format: str = "float"
+
+    def window(self, origin: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+        """The pixels placed into another window (x, y from ``origin``, w, h from ``size``).
+
+        Parts of the data window outside the target are cropped; target pixels the data
+        window does not cover are zero (EXR's convention outside the data window).
+        """
+        x0, y0 = origin
+        w, h = size
+        ox, oy = self.origin
+        ih, iw = self.pixels.shape[:2]
+        out = np.zeros((h, w, *self.pixels.shape[2:]), dtype=self.pixels.dtype)
+        # Intersection in absolute pixel coordinates.
+        ax0, ay0 = max(x0, ox), max(y0, oy)
+        ax1, ay1 = min(x0 + w, ox + iw), min(y0 + h, oy + ih)
+        if ax1 > ax0 and ay1 > ay0:
+            out[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0] = self.pixels[
+                ay0 - oy : ay1 - oy, ax0 - ox : ax1 - ox
+            ]
+        return out
+
+
+def _short(err: str, limit: int = 160) -> str:
+    """First non-empty line of an OIIO error, at most ``limit`` characters (one-line messages)."""
+    lines = [line.strip() for line in err.splitlines() if line.strip()]
+    text = lines[0] if lines else "unknown error"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _channel_order(names: tuple[str, ...]) -> list[int]:
+    """Indices that put unprefixed R, G, B (and A) first in RGBA order, the rest as stored.
+
+    Only applies when R, G and B all exist; a lone A, Y or other single channel stays as is.
+    """
+    if not all(c in names for c in _RGBA[:3]):
+        return list(range(len(names)))
+    first = [names.index(c) for c in _RGBA if c in names]
+    return first + [i for i in range(len(names)) if i not in first]
+
+
+def read_image(path: str, input_name: str) -> Image:
+    """Read subimage 0 of any OIIO-readable file as float32, values as stored.
+
+    EXR (half or float, any channel count), PNG, JPEG, TIFF and the rest. Integer files are
+    scaled to 0..1 by OIIO but stay display-encoded. A missing, unreadable or truncated file
+    raises :class:`BgmatteError` naming ``input_name``.
+    """
+    if not os.path.isfile(path):
+        raise BgmatteError(input_name, f"file not found: {path}", "check the path and frame number")
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        raise BgmatteError(input_name, f"cannot read {path} ({_short(oiio.geterror())})", _READ_FIX)
+    try:
+        spec = inp.spec()
+        # Read the pixels, not only the header: truncation shows up here, as None or an error.
+        data = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+        err = inp.geterror()
+        if data is None or err:
+            raise BgmatteError(
+                input_name, f"cannot read {path} ({_short(err or 'no pixels')})", _READ_FIX
+            )
+        names = tuple(spec.channelnames) or tuple(f"channel{i}" for i in range(spec.nchannels))
+        fmt = str(spec.format)
+        colorspace = spec.get_string_attribute("oiio:ColorSpace") or None
+    finally:
+        inp.close()
+
+    pixels = np.asarray(data, dtype=np.float32)
+    if pixels.ndim == 4:  # volume images come back D×H×W×C; keep the first slice
+        pixels = pixels[0]
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, np.newaxis]
+    order = _channel_order(names)
+    if order != list(range(len(names))):
+        pixels = pixels[:, :, order]
+        names = tuple(names[i] for i in order)
+    return Image(
+        pixels=np.ascontiguousarray(pixels),
+        channel_names=names,
+        origin=(spec.x, spec.y),
+        full=(spec.full_x, spec.full_y, spec.full_width, spec.full_height),
+        colorspace=colorspace,
+        path=path,
+        pixel_format=fmt,
+    )
+
+
+def _layer_channels(name: str, nchannels: int) -> list[str]:
+    """Channel names for one layer: "" is the primary (R G B A), else ``name.R`` ... ``name.A``."""
+    if nchannels == 4:
+        suffixes = list(_RGBA)
+    elif nchannels == 3:
+        suffixes = list(_RGBA[:3])
+    elif nchannels == 1:
+        suffixes = ["A"]
+    else:
+        raise ValueError(f"layer '{name}' has {nchannels} channels; expected 1, 3 or 4")
+    return suffixes if name == "" else [f"{name}.{s}" for s in suffixes]
+
+
+def _atomic_write(path: str, suffix: str, write: Callable[[str], None]) -> None:
+    """Run ``write(tmp)`` on a hidden temp file beside ``path``, then rename it over ``path``.
+
+    Any failure removes the temp file and raises the ``--out`` error; the target is never
+    left half-written.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise BgmatteError(
+            "--out", f"cannot write {path} (folder {folder} does not exist)", _WRITE_FIX
+        )
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix="." + os.path.basename(path) + ".", suffix=suffix, dir=folder
+        )
+        os.close(fd)
+        write(tmp)
+        os.replace(tmp, path)
+        tmp = None
+    except BgmatteError:
+        raise
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise BgmatteError(
+            "--out", f"cannot write {path} ({_short(str(exc))})", _WRITE_FIX
+        ) from exc
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _write_with_oiio(tmp: str, spec: oiio.ImageSpec, pixels: np.ndarray) -> None:
+    """Write ``pixels`` to ``tmp`` with ``spec``; OIIO's errors become RuntimeError."""
+    out = oiio.ImageOutput.create(tmp)
+    if out is None:
+        raise RuntimeError(oiio.geterror() or "no writer for this file type")
+    try:
+        if not out.open(tmp, spec):
+            raise RuntimeError(out.geterror() or "open failed")
+        if not out.write_image(pixels):
+            raise RuntimeError(out.geterror() or "write failed")
+    finally:
+        closed = out.close()
+    if not closed:
+        raise RuntimeError(out.geterror() or "close failed")
+
+
+def write_exr(
+    path: str,
+    layers: list[tuple[str, np.ndarray]],
+    *,
+    half: bool = True,
+    origin: tuple[int, int] = (0, 0),
+    full: tuple[int, int, int, int] | None = None,
+    colorspace: str | None = None,
+    attributes: dict[str, str] | None = None,
+) -> None:
+    """Write one zip-compressed EXR holding every layer as channels, atomically.
+
+    Layer ``""`` is the primary pass (4 channels: R G B A, 3: R G B, 1: A); a named layer gets
+    ``name.R`` ... (1 channel: ``name.A``). Arrays are ``H×W×C`` (or ``H×W`` for one channel),
+    all the same size. The data window is ``origin`` plus that size; the display window is
+    ``full`` (x, y, w, h; default the data window). ``colorspace`` goes to
+    ``oiio:ColorSpace``; ``attributes`` are added as string metadata.
+    """
+    if not layers:
+        raise BgmatteError("--out", f"cannot write {path} (no layers given)", _WRITE_FIX)
+    arrays: list[np.ndarray] = []
+    names: list[str] = []
+    height = width = 0
+    for i, (layer, array) in enumerate(layers):
+        a = np.asarray(array, dtype=np.float32)
+        if a.ndim == 2:
+            a = a[:, :, np.newaxis]
+        if a.ndim != 3:
+            reason = f"layer '{layer}' has shape {a.shape}; expected H×W×C"
+            raise BgmatteError("--out", f"cannot write {path} ({reason})", _WRITE_FIX)
+        if i == 0:
+            height, width = a.shape[:2]
+        elif a.shape[:2] != (height, width):
+            reason = f"layer '{layer}' is {a.shape[1]}x{a.shape[0]}, the first is {width}x{height}"
+            raise BgmatteError("--out", f"cannot write {path} ({reason})", _WRITE_FIX)
+        try:
+            names += _layer_channels(layer, a.shape[2])
+        except ValueError as exc:
+            raise BgmatteError("--out", f"cannot write {path} ({exc})", _WRITE_FIX) from exc
+        arrays.append(a)
+    if len(set(names)) != len(names):
+        reason = "two layers share a name"
+        raise BgmatteError("--out", f"cannot write {path} ({reason})", _WRITE_FIX)
+    if width == 0 or height == 0:
+        raise BgmatteError("--out", f"cannot write {path} (the image is empty)", _WRITE_FIX)
+
+    pixels = np.ascontiguousarray(np.concatenate(arrays, axis=2))
+    spec = oiio.ImageSpec(width, height, len(names), oiio.HALF if half else oiio.FLOAT)
+    spec.channelnames = tuple(names)
+    spec.alpha_channel = names.index("A") if "A" in names else -1
+    spec.x, spec.y = origin
+    fx, fy, fw, fh = full if full is not None else (origin[0], origin[1], width, height)
+    spec.full_x, spec.full_y, spec.full_width, spec.full_height = fx, fy, fw, fh
+    spec.attribute("compression", "zip")
+    if colorspace:
+        spec.attribute("oiio:ColorSpace", colorspace)
+    for key, value in (attributes or {}).items():
+        spec.attribute(key, str(value))
+    _atomic_write(path, ".tmp.exr", lambda tmp: _write_with_oiio(tmp, spec, pixels))
+
+
+def write_png(path: str, rgb: np.ndarray) -> None:
+    """Write an 8-bit PNG (contact sheets), atomically; pixels are already display-encoded.
+
+    ``rgb`` is ``H×W×C`` (C = 1, 3 or 4) or ``H×W``: uint8 as is, floats as 0..1 (clipped).
+    """
+    a = np.asarray(rgb)
+    if a.ndim == 2:
+        a = a[:, :, np.newaxis]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        reason = f"shape {a.shape}; expected H×W×1, 3 or 4"
+        raise BgmatteError("--out", f"cannot write {path} ({reason})", _WRITE_FIX)
+    if a.dtype != np.uint8:
+        a = np.rint(np.clip(np.nan_to_num(a.astype(np.float32)), 0.0, 1.0) * 255.0).astype(np.uint8)
+    pixels = np.ascontiguousarray(a)
+    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2], oiio.UINT8)
+    _atomic_write(path, ".tmp.png", lambda tmp: _write_with_oiio(tmp, spec, pixels))
