@@ -1,0 +1,114 @@
+"""``bgmatte.matte`` end to end on a generated shot: shapes, quality, linear-light unmix."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import bgmatte
+from bgmatte.plugin.demo import DemoShot
+
+
+def _sad(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).sum() / 1000.0)
+
+
+def test_outputs_have_the_documented_shapes(small_shot: DemoShot) -> None:
+    m = bgmatte.matte(small_shot.plate, small_shot.clean_plate, background=small_shot.background)
+    h, w = small_shot.alpha.shape
+    assert m.alpha.shape == (h, w) and m.alpha.dtype == np.float32
+    assert m.foreground.shape == (h, w, 3) and m.foreground.dtype == np.float32
+    assert m.rgba.shape == (h, w, 4)
+    assert m.composite is not None and m.composite.shape == (h, w, 3)
+    assert 0.0 <= m.alpha.min() and m.alpha.max() <= 1.0
+    np.testing.assert_allclose(m.rgba[..., :3], m.foreground * m.alpha[..., None], rtol=1e-6)
+
+
+def test_matte_is_far_better_than_nothing_and_than_a_plain_threshold(small_shot: DemoShot) -> None:
+    m = bgmatte.matte(small_shot.plate, small_shot.clean_plate)
+    sad = _sad(m.alpha, small_shot.alpha)
+    empty = _sad(np.zeros_like(m.alpha), small_shot.alpha)
+    d = np.abs(small_shot.plate - small_shot.clean_plate).max(axis=2)
+    plain = np.clip((d - 0.02) / 0.1, 0.0, 1.0)  # the naive key of shared/data BASELINE.md
+    assert sad < 0.2 * empty
+    assert sad < 0.7 * _sad(plain, small_shot.alpha)
+
+
+def test_foreground_reconstructs_the_plate_in_linear_light(small_shot: DemoShot) -> None:
+    m = bgmatte.matte(small_shot.plate, small_shot.clean_plate)
+    a = m.alpha[..., None]
+    recon = a * m.foreground + (1.0 - a) * m.clean_plate
+    inside = m.alpha > 0.0
+    rel = np.abs(recon - small_shot.plate)[inside] / np.maximum(
+        np.abs(small_shot.plate[inside]), 1e-3
+    )
+    assert rel.max() < 1e-4
+    # HDR survives: the highlight above 1.0 on the subject is not clipped.
+    assert m.foreground[m.alpha > 0.5].max() > 1.5
+
+
+def test_segmentation_prior_is_used(small_shot: DemoShot) -> None:
+    without = bgmatte.matte(small_shot.plate, small_shot.clean_plate)
+    with_prior = bgmatte.matte(small_shot.plate, small_shot.clean_plate, small_shot.alpha)
+    assert _sad(with_prior.alpha, small_shot.alpha) < _sad(without.alpha, small_shot.alpha)
+    np.testing.assert_array_equal(with_prior.segmentation, small_shot.alpha)
+
+
+def test_rgba_inputs_are_accepted(small_shot: DemoShot) -> None:
+    ones = np.ones_like(small_shot.alpha)[..., None]
+    rgba = np.concatenate([small_shot.plate, ones], axis=2)
+    clean = np.concatenate([small_shot.clean_plate, ones], axis=2)
+    a = bgmatte.matte(rgba, clean).alpha
+    np.testing.assert_array_equal(a, bgmatte.matte(small_shot.plate, small_shot.clean_plate).alpha)
+
+
+def test_colorspace_converts_inputs_to_the_working_space(small_shot: DemoShot) -> None:
+    m = bgmatte.matte(small_shot.plate, small_shot.clean_plate, colorspace="lin_rec709")
+    same = bgmatte.matte(small_shot.plate, small_shot.clean_plate)
+    # Converted from Rec.709 to ACEScg, so the plate differs, but the matte is as good.
+    assert not np.allclose(m.clean_plate, same.clean_plate)
+    assert _sad(m.alpha, small_shot.alpha) < 1.2 * _sad(same.alpha, small_shot.alpha) + 0.05
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"threshold": 1000}, "param threshold: 1000 is outside 0.5..50; pass a value in range"),
+        ({"engine": "magic"}, "param engine: 'magic' is not one of classical; pick one of those"),
+        ({"flavour": 1}, "param flavour: is not a parameter of the node; see `bgmatte render --help`"),
+    ],
+)
+def test_bad_params_are_named(small_shot: DemoShot, kwargs: dict, message: str) -> None:
+    with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(message)}$"):
+        bgmatte.matte(small_shot.plate, small_shot.clean_plate, **kwargs)
+
+
+def test_size_mismatch_is_named(small_shot: DemoShot) -> None:
+    msg = (
+        "clean_plate: is 80x120 but the plate is 160x120; "
+        "reformat it to the plate's resolution before matting"
+    )
+    with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
+        bgmatte.matte(small_shot.plate, small_shot.clean_plate[:, :80])
+
+
+def test_nan_policy(small_shot: DemoShot) -> None:
+    plate = small_shot.plate.copy()
+    plate[3, 4, 1] = np.nan
+    plate[5, 6] = np.inf
+    msg = (
+        "plate: 2 pixels are NaN or Inf; fix the source, or set the nan policy to 'zero' "
+        "(--nan zero) to replace them with 0"
+    )
+    with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
+        bgmatte.matte(plate, small_shot.clean_plate)
+    m = bgmatte.matte(plate, small_shot.clean_plate, nan="zero")
+    assert np.isfinite(m.foreground).all() and np.isfinite(m.alpha).all()
+
+
+def test_wrong_channel_count_is_named(small_shot: DemoShot) -> None:
+    msg = "plate: has 2 channels, expected 3 (RGB) or 4 (RGBA); write it as an RGB or RGBA image"
+    with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
+        bgmatte.matte(small_shot.plate[..., :2], small_shot.clean_plate)
