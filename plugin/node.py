@@ -107,8 +107,8 @@ class Node:
                     return self._cache[key]
             found = {i.name: self._pixels(fetcher, i.name, frame, i.required) for i in INPUTS}
             result = solve(
-                found["plate"],  # type: ignore[arg-type]
-                found["clean_plate"],  # type: ignore[arg-type]
+                found["plate"],
+                found["clean_plate"],
                 found["segmentation"],
                 found["background"],
                 self.values,

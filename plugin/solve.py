@@ -92,7 +92,7 @@ def solve(
         fg = kernels.unmix_foreground(p, result.clean_plate, result.alpha)
         comp = None if bg is None else kernels.composite(fg, result.alpha, bg)
     else:  # pragma: no cover - needs a GPU
-        import cupy  # type: ignore[import-not-found]
+        import cupy
 
         a_gpu = cupy.asarray(result.alpha)
         fg_gpu = k.unmix_foreground(cupy.asarray(p), cupy.asarray(result.clean_plate), a_gpu)

@@ -97,7 +97,9 @@ def test_composite_needs_a_background(small_shot: DemoShot) -> None:
     msg = "background: is not connected; connect a background for the composite pass"
     with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
         Node().render(1, _fetcher(small_shot), passes=["composite"])
-    got = Node().render(1, _fetcher(small_shot, background=small_shot.background), passes=["composite"])
+    got = Node().render(
+        1, _fetcher(small_shot, background=small_shot.background), passes=["composite"]
+    )
     assert got["composite"].shape == small_shot.plate.shape
 
 

@@ -1,0 +1,207 @@
+"""Compositing maths, NumPy bodies.
+
+Every function here has a CuPy twin of the same name and signature in
+:mod:`bgmatte.kernels.cupy_kernels`. Conventions (DESIGN.md):
+
+- pixels are scene-linear float32; images are H×W×C channel-last, alpha is H×W;
+- colour values are never clipped, so HDR values above 1 and negative values survive;
+  only alpha is clipped, and only where a docstring says so;
+- every output is a new float32 array; inputs are converted with ``np.asarray(x, float32)``;
+- per-channel parameters (gains, variances) may be sequences or arrays of length C.
+
+Symbols in the docstrings: P plate, B clean plate, F foreground (unpremultiplied),
+a alpha, c a channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from bgmatte.kernels import _checks
+
+__all__ = [
+    "composite",
+    "difference",
+    "noise_distance",
+    "over",
+    "premultiply",
+    "project_alpha",
+    "smoothstep",
+    "unmix_foreground",
+    "unpremultiply",
+]
+
+F32 = np.float32
+
+
+def _f32(x: ArrayLike) -> np.ndarray:
+    return np.asarray(x, dtype=F32)
+
+
+def premultiply(rgb: ArrayLike, alpha: ArrayLike) -> np.ndarray:
+    """Premultiply a foreground by its alpha.
+
+    rgba[..., c] = rgb[..., c] * a  (c < 3),  rgba[..., 3] = a.
+
+    rgb: H×W×3, alpha: H×W -> rgba: H×W×4 (premultiplied).
+    """
+    rgb, alpha = _f32(rgb), _f32(alpha)
+    _checks.image(rgb.shape, "rgb", 3)
+    _checks.alpha(alpha.shape, "alpha", rgb.shape, "rgb")
+    out = np.empty((*alpha.shape, 4), dtype=F32)
+    np.multiply(rgb, alpha[..., None], out=out[..., :3])
+    out[..., 3] = alpha
+    return out
+
+
+def unpremultiply(rgba: ArrayLike, eps: float = 1e-6) -> np.ndarray:
+    """Divide a premultiplied colour by its alpha.
+
+    rgb = rgba[..., :3] / a  where a > eps, else 0.
+
+    rgba: H×W×4 -> rgb: H×W×3.
+    """
+    rgba = _f32(rgba)
+    _checks.image(rgba.shape, "rgba", 4)
+    a = rgba[..., 3:4]
+    out = np.zeros((*rgba.shape[:2], 3), dtype=F32)
+    np.divide(rgba[..., :3], a, out=out, where=a > F32(eps))
+    return out
+
+
+def over(rgba: ArrayLike, background: ArrayLike) -> np.ndarray:
+    """Porter–Duff *over* of a premultiplied foreground onto a background.
+
+    C = rgba[..., :3] + (1 - a) * background.
+
+    rgba: H×W×4 (premultiplied), background: H×W×3 -> H×W×3.
+    """
+    rgba, background = _f32(rgba), _f32(background)
+    _checks.image(rgba.shape, "rgba", 4)
+    _checks.same_image(background.shape, "background", (*rgba.shape[:2], 3), "rgba's colour")
+    return rgba[..., :3] + (F32(1) - rgba[..., 3:4]) * background
+
+
+def unmix_foreground(
+    plate: ArrayLike, clean_plate: ArrayLike, alpha: ArrayLike, eps: float = 1e-3
+) -> np.ndarray:
+    """Solve the matting equation for the foreground colour, in linear light.
+
+    The plate is P = a * F + (1 - a) * B (Porter & Duff 1984; Smith & Blinn 1996). With the
+    clean plate B and alpha known, F = (P - (1 - a) * B) / a where a > eps, else 0. Then
+    a * F + (1 - a) * B reproduces P (to rounding) wherever a > eps. Unclipped: F may leave
+    [0, 1] where the plate is HDR or where alpha and clean plate disagree with the plate.
+
+    plate, clean_plate: H×W×C, alpha: H×W -> foreground: H×W×C.
+    """
+    plate, clean_plate, alpha = _f32(plate), _f32(clean_plate), _f32(alpha)
+    _checks.image(plate.shape, "plate")
+    _checks.same_image(clean_plate.shape, "clean_plate", plate.shape, "plate")
+    _checks.alpha(alpha.shape, "alpha", plate.shape, "plate")
+    a = alpha[..., None]
+    out = np.zeros(plate.shape, dtype=F32)
+    np.divide(plate - (F32(1) - a) * clean_plate, a, out=out, where=a > F32(eps))
+    return out
+
+
+def composite(foreground: ArrayLike, alpha: ArrayLike, background: ArrayLike) -> np.ndarray:
+    """Composite an unpremultiplied foreground over a background.
+
+    C = a * F + (1 - a) * background.
+
+    foreground, background: H×W×C, alpha: H×W -> H×W×C.
+    """
+    foreground, alpha, background = _f32(foreground), _f32(alpha), _f32(background)
+    _checks.image(foreground.shape, "foreground")
+    _checks.alpha(alpha.shape, "alpha", foreground.shape, "foreground")
+    _checks.same_image(background.shape, "background", foreground.shape, "foreground")
+    a = alpha[..., None]
+    return a * foreground + (F32(1) - a) * background
+
+
+def difference(
+    plate: ArrayLike, clean_plate: ArrayLike, gain: Sequence[float] | np.ndarray
+) -> np.ndarray:
+    """Signed difference between the plate and the exposure-matched clean plate.
+
+    D_c = P_c - gain_c * B_c.  ``gain`` (length C) matches the clean plate's exposure and
+    white balance to the plate's.
+
+    plate, clean_plate: H×W×C -> difference: H×W×C (signed).
+    """
+    plate, clean_plate = _f32(plate), _f32(clean_plate)
+    channels = _checks.image(plate.shape, "plate")
+    _checks.same_image(clean_plate.shape, "clean_plate", plate.shape, "plate")
+    g = _checks.per_channel(gain, "gain", channels)
+    return plate - g * clean_plate
+
+
+def noise_distance(
+    diff: ArrayLike,
+    clean_plate: ArrayLike,
+    read_var: Sequence[float] | np.ndarray,
+    shot_var: Sequence[float] | np.ndarray,
+) -> np.ndarray:
+    """Per-pixel difference in units of the expected sensor noise.
+
+    Poisson–Gaussian noise model (Foi et al., "Practical Poissonian-Gaussian noise modeling
+    and fitting for single-image raw-data", IEEE TIP 2008): a pixel of linear value y has
+    variance sigma_c^2(y) = read_var_c + shot_var_c * max(y, 0). The distance is
+
+        dist = sqrt( sum_c D_c^2 / (read_var_c + shot_var_c * max(B_c, 0)) ),
+
+    so that a pixel where plate and clean plate differ only by noise has dist of order
+    sqrt(C), independently of brightness. ``read_var`` must be > 0 and ``shot_var`` >= 0
+    (length C each), which keeps every denominator positive.
+
+    diff, clean_plate: H×W×C -> dist: H×W.
+    """
+    diff, clean_plate = _f32(diff), _f32(clean_plate)
+    channels = _checks.image(diff.shape, "difference")
+    _checks.same_image(clean_plate.shape, "clean_plate", diff.shape, "difference")
+    rv = _checks.per_channel(read_var, "read_var", channels)
+    sv = _checks.per_channel(shot_var, "shot_var", channels)
+    _checks.positive(rv, "read_var", allow_zero=False)
+    _checks.positive(sv, "shot_var", allow_zero=True)
+    var = rv + sv * np.maximum(clean_plate, F32(0))
+    return np.sqrt(np.sum(diff * diff / var, axis=-1, dtype=F32))
+
+
+def smoothstep(x: ArrayLike, lo: float, hi: float) -> np.ndarray:
+    """Hermite smoothstep from ``lo`` (-> 0) to ``hi`` (-> 1).
+
+    t = clip((x - lo) / (hi - lo), 0, 1);  y = t * t * (3 - 2 * t).
+    ``hi < lo`` gives the falling step. ``lo == hi`` is refused.
+
+    x: any shape -> y: same shape.
+    """
+    x = _f32(x)
+    lo32, hi32 = _checks.scalar_range(lo, hi)
+    t = np.clip((x - lo32) / (hi32 - lo32), F32(0), F32(1))
+    return t * t * (F32(3) - F32(2) * t)
+
+
+def project_alpha(
+    plate: ArrayLike, clean_plate: ArrayLike, foreground_estimate: ArrayLike
+) -> np.ndarray:
+    """Least-squares alpha for known foreground and background colours.
+
+    Minimising |P - (a * F + (1 - a) * B)|^2 over a gives (Chuang et al., "A Bayesian
+    approach to digital matting", CVPR 2001, the alpha step with F and B fixed):
+
+        a = clip( dot(P - B, F - B) / max(|F - B|^2, 1e-8), 0, 1 ).
+
+    plate, clean_plate, foreground_estimate: H×W×C -> alpha: H×W (clipped to [0, 1]).
+    """
+    plate, clean_plate = _f32(plate), _f32(clean_plate)
+    foreground_estimate = _f32(foreground_estimate)
+    _checks.image(plate.shape, "plate")
+    _checks.same_image(clean_plate.shape, "clean_plate", plate.shape, "plate")
+    _checks.same_image(foreground_estimate.shape, "foreground_estimate", plate.shape, "plate")
+    fb = foreground_estimate - clean_plate
+    num = np.sum((plate - clean_plate) * fb, axis=-1, dtype=F32)
+    den = np.maximum(np.sum(fb * fb, axis=-1, dtype=F32), F32(1e-8))
+    return np.clip(num / den, F32(0), F32(1))

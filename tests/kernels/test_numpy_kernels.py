@@ -1,0 +1,277 @@
+"""NumPy bodies of bgmatte.kernels against the maths written out here, in float64.
+
+The data are HDR on purpose: colours run from below 0 to well above 1, and every check
+asserts that such values come out unclipped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bgmatte.kernels import numpy_kernels as nk
+from bgmatte.plugin.errors import BgmatteError
+
+H, W = 7, 9
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20240601)
+
+
+def hdr(rng: np.random.Generator, channels: int = 3) -> np.ndarray:
+    """An HDR float32 image with negatives and values far above 1."""
+    return rng.uniform(-0.5, 6.0, (H, W, channels)).astype(np.float32)
+
+
+def alphas(rng: np.random.Generator) -> np.ndarray:
+    """Alpha in [0, 1] with exact 0, exact 1 and values around the eps thresholds."""
+    a = rng.uniform(0.0, 1.0, (H, W)).astype(np.float32)
+    a.flat[:8] = [0.0, 1.0, 1e-7, 1e-6, 1e-3, 2e-3, 0.5, 1e-5]
+    return a
+
+
+def close(actual: np.ndarray, expected: np.ndarray, rtol: float = 2e-6, atol: float = 1e-6) -> None:
+    assert actual.dtype == np.float32
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual.astype(np.float64), expected, rtol=rtol, atol=atol)
+
+
+def f64(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float64)
+
+
+# ---------------------------------------------------------------- premultiply / unpremultiply
+
+
+def test_premultiply_matches_maths(rng: np.random.Generator) -> None:
+    rgb, a = hdr(rng), alphas(rng)
+    out = nk.premultiply(rgb, a)
+    expected = np.concatenate([f64(rgb) * f64(a)[..., None], f64(a)[..., None]], axis=-1)
+    close(out, expected)
+    assert out.shape == (H, W, 4)
+
+
+def test_premultiply_keeps_hdr_and_negative_values() -> None:
+    rgb = np.array([[[5.0, -0.25, 100.0]]], np.float32)
+    out = nk.premultiply(rgb, np.array([[0.5]], np.float32))
+    np.testing.assert_array_equal(out, [[[2.5, -0.125, 50.0, 0.5]]])
+
+
+def test_premultiply_casts_float64_input_to_float32(rng: np.random.Generator) -> None:
+    out = nk.premultiply(f64(hdr(rng)), f64(alphas(rng)))
+    assert out.dtype == np.float32
+
+
+def test_unpremultiply_matches_maths_and_eps_branch(rng: np.random.Generator) -> None:
+    rgba = np.concatenate([hdr(rng), alphas(rng)[..., None]], axis=-1)
+    a = f64(rgba[..., 3:4])
+    expected = np.where(a > np.float32(1e-6), f64(rgba[..., :3]) / np.where(a > 0, a, 1), 0.0)
+    out = nk.unpremultiply(rgba)
+    close(out, expected)
+    assert out.shape == (H, W, 3)
+    # a == eps is "not above eps": zero, and a == 0 gives zero without a warning
+    edge = np.array([[[1.0, 2.0, 3.0, 1e-6], [4.0, 5.0, 6.0, 0.0]]], np.float32)
+    np.testing.assert_array_equal(nk.unpremultiply(edge), np.zeros((1, 2, 3)))
+
+
+def test_unpremultiply_custom_eps() -> None:
+    rgba = np.array([[[0.2, 0.4, -0.6, 0.02]]], np.float32)
+    np.testing.assert_array_equal(nk.unpremultiply(rgba, eps=0.05), np.zeros((1, 1, 3)))
+    close(nk.unpremultiply(rgba, eps=0.01), np.array([[[10.0, 20.0, -30.0]]]))
+
+
+def test_unpremultiply_undoes_premultiply_where_alpha_above_eps(rng: np.random.Generator) -> None:
+    rgb, a = hdr(rng), alphas(rng)
+    back = nk.unpremultiply(nk.premultiply(rgb, a))
+    keep = a > 1e-6
+    np.testing.assert_allclose(back[keep], rgb[keep], rtol=1e-6, atol=1e-6)
+    assert np.all(back[~keep] == 0)
+
+
+# ---------------------------------------------------------------- over / composite
+
+
+def test_over_matches_maths(rng: np.random.Generator) -> None:
+    rgba = np.concatenate([hdr(rng), alphas(rng)[..., None]], axis=-1)
+    bg = hdr(rng)
+    expected = f64(rgba[..., :3]) + (1 - f64(rgba[..., 3:4])) * f64(bg)
+    close(nk.over(rgba, bg), expected)
+
+
+def test_composite_matches_maths_and_ends(rng: np.random.Generator) -> None:
+    fg, a, bg = hdr(rng), alphas(rng), hdr(rng)
+    out = nk.composite(fg, a, bg)
+    close(out, f64(a)[..., None] * f64(fg) + (1 - f64(a)[..., None]) * f64(bg))
+    assert np.array_equal(out[a == 0], bg[a == 0])
+    assert np.array_equal(out[a == 1], fg[a == 1])
+    assert out.max() > 1 and out.min() < 0  # HDR survives
+
+
+def test_over_of_premultiplied_equals_composite(rng: np.random.Generator) -> None:
+    fg, a, bg = hdr(rng), alphas(rng), hdr(rng)
+    close(nk.over(nk.premultiply(fg, a), bg), f64(nk.composite(fg, a, bg)), rtol=1e-5)
+
+
+def test_composite_accepts_other_channel_counts(rng: np.random.Generator) -> None:
+    fg, a, bg = hdr(rng, 1), alphas(rng), hdr(rng, 1)
+    close(nk.composite(fg, a, bg), f64(a)[..., None] * f64(fg) + (1 - f64(a)[..., None]) * f64(bg))
+
+
+# ---------------------------------------------------------------- unmix_foreground
+
+
+def test_unmix_matches_maths_and_eps_branch(rng: np.random.Generator) -> None:
+    plate, clean, a = hdr(rng), hdr(rng), alphas(rng)
+    a64 = f64(a)[..., None]
+    above = a64 > np.float32(1e-3)
+    expected = np.where(above, (f64(plate) - (1 - a64) * f64(clean)) / np.where(above, a64, 1), 0)
+    # float32 rounding of the numerator is amplified by 1/a: scale the tolerance with it
+    atol = 1e-6 * (np.abs(f64(plate)) + np.abs(f64(clean))) / np.maximum(a64, 1e-3)
+    out = nk.unmix_foreground(plate, clean, a)
+    assert out.dtype == np.float32 and out.shape == (H, W, 3)
+    assert np.all(np.abs(f64(out) - expected) <= 1e-6 * np.abs(expected) + atol)
+    # eps branch: a == eps and below give 0; just above eps is solved
+    assert np.all(out[a <= np.float32(1e-3)] == 0)
+    assert np.all(out[(a > np.float32(1e-3)) & (a < 0.01)] != 0)
+
+
+def test_unmix_is_unclipped() -> None:
+    # P = 0.5 * F + 0.5 * B with F = (3.0, -0.4, 0.5)
+    clean = np.array([[[1.0, 0.2, 0.5]]], np.float32)
+    fg = np.array([[[3.0, -0.4, 0.5]]], np.float32)
+    plate = 0.5 * fg + 0.5 * clean
+    out = nk.unmix_foreground(plate, clean, np.array([[0.5]], np.float32))
+    np.testing.assert_allclose(out, fg, rtol=1e-6)
+
+
+def test_unmix_custom_eps() -> None:
+    plate = np.ones((1, 1, 3), np.float32)
+    clean = np.zeros((1, 1, 3), np.float32)
+    a = np.array([[0.1]], np.float32)
+    np.testing.assert_array_equal(nk.unmix_foreground(plate, clean, a, eps=0.2), 0)
+    close(nk.unmix_foreground(plate, clean, a, eps=0.05), np.full((1, 1, 3), 10.0), rtol=1e-6)
+
+
+def test_unmix_then_composite_reproduces_plate(rng: np.random.Generator) -> None:
+    """The linear-light solve: a * F + (1 - a) * B == P wherever a > eps."""
+    plate, clean, a = hdr(rng), hdr(rng), alphas(rng)
+    fg = nk.unmix_foreground(plate, clean, a)
+    again = nk.composite(fg, a, clean)
+    keep = a > np.float32(1e-3)
+    # 1e-5 relative to the magnitudes involved (the plate can be near 0 while B is not)
+    scale = np.maximum(np.abs(plate), np.abs(clean))[keep]
+    err = np.abs(f64(again[keep]) - f64(plate[keep]))
+    assert np.all(err <= 1e-5 * scale + 1e-7), err.max()
+    assert keep.sum() > 0.9 * keep.size
+
+
+# ---------------------------------------------------------------- difference / noise_distance
+
+
+@pytest.mark.parametrize("gain", [[1.2, 0.9, 1.0], (1.2, 0.9, 1.0), np.array([1.2, 0.9, 1.0])])
+def test_difference_matches_maths(rng: np.random.Generator, gain: object) -> None:
+    plate, clean = hdr(rng), hdr(rng)
+    out = nk.difference(plate, clean, gain)
+    close(out, f64(plate) - np.array([1.2, 0.9, 1.0]) * f64(clean), rtol=1e-6)
+    assert out.min() < 0  # signed
+
+
+def test_noise_distance_matches_maths(rng: np.random.Generator) -> None:
+    diff, clean = rng.normal(0, 0.1, (H, W, 3)).astype(np.float32), hdr(rng)
+    rv, sv = [1e-4, 2e-4, 3e-4], [1e-3, 2e-3, 0.0]
+    out = nk.noise_distance(diff, clean, rv, sv)
+    var = np.array(rv) + np.array(sv) * np.maximum(f64(clean), 0)
+    close(out, np.sqrt(np.sum(f64(diff) ** 2 / var, axis=-1)), rtol=1e-5)
+    assert out.shape == (H, W)
+
+
+def test_noise_distance_negative_clean_plate_uses_read_noise_only() -> None:
+    diff = np.full((1, 1, 3), 0.03, np.float32)
+    clean = np.full((1, 1, 3), -2.0, np.float32)
+    out = nk.noise_distance(diff, clean, np.full(3, 1e-4), np.full(3, 1.0))
+    close(out, np.array([[np.sqrt(3 * 0.03**2 / 1e-4)]]), rtol=1e-5)
+
+
+def test_noise_distance_is_about_sqrt_channels_on_pure_noise() -> None:
+    """Plate and clean plate that differ by Poisson–Gaussian noise only: E[dist^2] = C."""
+    rng = np.random.default_rng(7)
+    clean = rng.uniform(0.0, 4.0, (128, 128, 3)).astype(np.float32)
+    rv, sv = np.array([4e-4, 3e-4, 5e-4]), np.array([2e-3, 1e-3, 3e-3])
+    noise = rng.normal(0, 1, clean.shape) * np.sqrt(2 * (rv + sv * clean))  # both plates noisy
+    diff = noise.astype(np.float32)
+    dist = nk.noise_distance(diff, clean, 2 * rv, 2 * sv)
+    assert abs(float(np.mean(dist.astype(np.float64) ** 2)) - 3.0) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("read_var", "shot_var", "name"),
+    [([0, 1e-4, 1e-4], [0, 0, 0], "read_var"), ([1e-4] * 3, [0, -1, 0], "shot_var")],
+)
+def test_noise_distance_refuses_bad_variances(read_var: list, shot_var: list, name: str) -> None:
+    z = np.zeros((2, 2, 3), np.float32)
+    with pytest.raises(BgmatteError, match=f"^{name}: "):
+        nk.noise_distance(z, z, read_var, shot_var)
+
+
+# ---------------------------------------------------------------- smoothstep
+
+
+def test_smoothstep_matches_maths(rng: np.random.Generator) -> None:
+    x = rng.uniform(-2, 5, (H, W)).astype(np.float32)
+    t = np.clip((f64(x) - 0.5) / (3.0 - 0.5), 0, 1)
+    out = nk.smoothstep(x, 0.5, 3.0)
+    close(out, t * t * (3 - 2 * t))
+    assert out.min() == 0 and out.max() == 1
+
+
+def test_smoothstep_edges_shapes_and_falling_step() -> None:
+    np.testing.assert_array_equal(nk.smoothstep(np.array([0.0, 1.0, 2.0, 3.0]), 1, 2), [0, 0, 1, 1])
+    close(nk.smoothstep(np.array([1.5], np.float32), 1, 2), np.array([0.5]))
+    assert nk.smoothstep(np.float32(0.25), 0, 1).shape == ()
+    assert nk.smoothstep(np.zeros((2, 3, 4)), 0, 1).shape == (2, 3, 4)
+    np.testing.assert_array_equal(nk.smoothstep(np.array([0.0, 2.0]), 2, 0), [1, 0])
+    with pytest.raises(BgmatteError, match=r"^lo/hi: "):
+        nk.smoothstep(np.zeros(3), 1.0, 1.0)
+
+
+# ---------------------------------------------------------------- project_alpha
+
+
+def test_project_alpha_matches_maths(rng: np.random.Generator) -> None:
+    plate, clean, fg = hdr(rng), hdr(rng), hdr(rng)
+    fb = f64(fg) - f64(clean)
+    num = np.sum((f64(plate) - f64(clean)) * fb, axis=-1)
+    expected = np.clip(num / np.maximum(np.sum(fb * fb, axis=-1), 1e-8), 0, 1)
+    out = nk.project_alpha(plate, clean, fg)
+    close(out, expected, rtol=1e-5, atol=1e-5)
+    assert out.shape == (H, W) and out.min() >= 0 and out.max() <= 1
+
+
+def test_project_alpha_recovers_alpha_of_a_composite(rng: np.random.Generator) -> None:
+    clean, a = hdr(rng), alphas(rng)
+    fg = clean + rng.choice([-1.0, 1.0], clean.shape).astype(np.float32) * 0.5
+    plate = nk.composite(fg, a, clean)
+    np.testing.assert_allclose(nk.project_alpha(plate, clean, fg), a, atol=1e-5)
+
+
+def test_project_alpha_degenerate_foreground_gives_zero() -> None:
+    clean = np.full((1, 2, 3), 0.3, np.float32)
+    plate = np.full((1, 2, 3), 0.9, np.float32)
+    np.testing.assert_array_equal(nk.project_alpha(plate, clean, clean), [[0.0, 0.0]])
+
+
+# ---------------------------------------------------------------- bad shapes
+
+
+def test_shape_errors_name_the_input(rng: np.random.Generator) -> None:
+    plate = hdr(rng)
+    with pytest.raises(BgmatteError, match=r"^alpha: expected an H×W alpha"):
+        nk.unmix_foreground(plate, plate, np.zeros((H, W + 1), np.float32))
+    with pytest.raises(BgmatteError, match=r"^clean_plate: shape \(7, 9, 4\) does not match"):
+        nk.difference(plate, hdr(rng, 4), [1, 1, 1])
+    with pytest.raises(BgmatteError, match=r"^gain: expected 3 per-channel values"):
+        nk.difference(plate, plate, [1, 1])
+    with pytest.raises(BgmatteError, match=r"^rgba: expected a H×W×4"):
+        nk.unpremultiply(plate)
