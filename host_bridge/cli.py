@@ -93,7 +93,8 @@ def _render(args: argparse.Namespace) -> int:
     from bgmatte.host_bridge.render import render_shot, shot_frames
     from bgmatte.plugin.sequence import parse_frames
 
-    frames = parse_frames(args.frames) if args.frames else None
+    # `is not None`: an empty --frames '' is a mistake to report, not "render a still".
+    frames = parse_frames(args.frames) if args.frames is not None else None
     params = _params(args)
     passes = list(args.passes)
     if "all" in passes:
@@ -105,7 +106,10 @@ def _render(args: argparse.Namespace) -> int:
         "background": args.background,
     }
     total = len(shot_frames(args.plate, frames))
-    with tqdm(total=total, unit="frame", disable=args.quiet, file=sys.stderr) as bar:
+    # disable=None: no bar when stderr is not a terminal (farm logs, pipes), so an error there
+    # is the one line on stderr, not a line of carriage-returned progress junk before it.
+    quiet = True if args.quiet else None
+    with tqdm(total=total, unit="frame", disable=quiet, file=sys.stderr) as bar:
         written = render_shot(
             inputs,
             args.out,
@@ -130,7 +134,7 @@ def _info(args: argparse.Namespace) -> int:
     import torch
 
     import bgmatte
-    from bgmatte import kernels
+    from bgmatte.kernels import cupy_available
     from bgmatte.plugin import colour
 
     if args.colorspaces:
@@ -141,7 +145,7 @@ def _info(args: argparse.Namespace) -> int:
         f"python {platform.python_version()}  numpy {numpy.__version__}  torch {torch.__version__}"
     )
     print(f"OpenImageIO {OpenImageIO.__version__}  OpenColorIO {PyOpenColorIO.__version__}")
-    gpu = "yes" if kernels.cupy_available() else "no"
+    gpu = "yes" if cupy_available() else "no"
     print(f"device: cpu ({torch.get_num_threads()} torch threads); CuPy GPU kernels: {gpu}")
     print(f"OCIO config: {colour.config_name()}")
     print(f"working space: {colour.working_space()}")

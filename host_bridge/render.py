@@ -43,17 +43,21 @@ def _check_out(out: str, fetcher: FileFetcher, frames: Sequence[int]) -> None:
             f"{out} has no frame pattern but {len(frames)} frames are rendered",
             "put #### (or %04d, $F4) in the output path",
         )
+    # Every input file of every frame, resolved once: O(inputs × frames), not frames².
+    sources: dict[str, str] = {}
+    for name in fetcher.paths:
+        for f in frames:
+            src = fetcher.path(name, f)
+            if src is not None:
+                sources.setdefault(os.path.realpath(src), name)
     for frame in frames:
-        target = os.path.realpath(frame_path(out, frame))
-        for name in fetcher.paths:
-            for f in frames:
-                src = fetcher.path(name, f)
-                if src is not None and os.path.realpath(src) == target:
-                    raise BgmatteError(
-                        "--out",
-                        f"{frame_path(out, frame)} would overwrite the {name} input",
-                        "choose another output path",
-                    )
+        name = sources.get(os.path.realpath(frame_path(out, frame)))
+        if name is not None:
+            raise BgmatteError(
+                "--out",
+                f"{frame_path(out, frame)} would overwrite the {name} input",
+                "choose another output path",
+            )
 
 
 def render_shot(
@@ -74,6 +78,9 @@ def render_shot(
     _check_out(out, fetcher, todo)
     fetcher.check_exists(todo)
     node = Node(params, device=device)
+    if node.values["colorspace"] != "auto":
+        # Checked up front so the message names the param, not the first input converted.
+        colour.resolve(node.values["colorspace"], "param colorspace")
     primary = node.values["output"]
     extra = [p for p in passes if p != primary]
     working = colour.working_space()

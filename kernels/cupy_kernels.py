@@ -139,7 +139,7 @@ def _difference_kernel() -> Any:
 def _noise_distance_kernel() -> Any:
     return _elementwise(
         "raw float32 diff, raw float32 clean_plate, raw float32 read_var, "
-        "raw float32 shot_var, int32 n_ch",
+        "raw float32 shot_var, raw float32 gain_var, int32 n_ch",
         "float32 dist",
         """
         float s = 0.0f;
@@ -147,7 +147,7 @@ def _noise_distance_kernel() -> Any:
             const ptrdiff_t k = (ptrdiff_t)i * n_ch + c;
             const float b = clean_plate[k];
             const float d = diff[k];
-            s += d * d / (read_var[c] + shot_var[c] * (b > 0.0f ? b : 0.0f));
+            s += d * d / (read_var[c] + shot_var[c] * (b > 0.0f ? b : 0.0f) + gain_var[c] * b * b);
         }
         dist = sqrtf(s);
         """,
@@ -256,11 +256,15 @@ def difference(plate: Any, clean_plate: Any, gain: Sequence[float] | Any) -> cp.
 
 
 def noise_distance(
-    diff: Any, clean_plate: Any, read_var: Sequence[float] | Any, shot_var: Sequence[float] | Any
+    diff: Any,
+    clean_plate: Any,
+    read_var: Sequence[float] | Any,
+    shot_var: Sequence[float] | Any,
+    gain_var: Sequence[float] | Any | None = None,
 ) -> cp.ndarray:
     """Twin of :func:`bgmatte.kernels.numpy_kernels.noise_distance`.
 
-    dist = sqrt( sum_c D_c^2 / (read_var_c + shot_var_c * max(B_c, 0)) ).
+    dist = sqrt( sum_c D_c^2 / (read_var_c + shot_var_c * max(B_c, 0) + gain_var_c * B_c^2) ).
     """
     diff, clean_plate = _f32(diff), _f32(clean_plate)
     channels = _checks.image(diff.shape, "difference")
@@ -269,10 +273,20 @@ def noise_distance(
     sv = _checks.per_channel(_host_vector(shot_var), "shot_var", channels)
     _checks.positive(rv, "read_var", allow_zero=False)
     _checks.positive(sv, "shot_var", allow_zero=True)
+    gv = _checks.per_channel(
+        np.zeros(channels) if gain_var is None else _host_vector(gain_var), "gain_var", channels
+    )
+    _checks.positive(gv, "gain_var", allow_zero=True)
     cupy = _cupy()
     out = cupy.empty(diff.shape[:2], dtype=np.float32)
     _noise_distance_kernel()(
-        diff, clean_plate, cupy.asarray(rv), cupy.asarray(sv), np.int32(channels), out
+        diff,
+        clean_plate,
+        cupy.asarray(rv),
+        cupy.asarray(sv),
+        cupy.asarray(gv),
+        np.int32(channels),
+        out,
     )
     return out
 

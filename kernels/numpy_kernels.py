@@ -144,6 +144,7 @@ def noise_distance(
     clean_plate: ArrayLike,
     read_var: Sequence[float] | np.ndarray,
     shot_var: Sequence[float] | np.ndarray,
+    gain_var: Sequence[float] | np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-pixel difference in units of the expected sensor noise.
 
@@ -151,11 +152,13 @@ def noise_distance(
     and fitting for single-image raw-data", IEEE TIP 2008): a pixel of linear value y has
     variance sigma_c^2(y) = read_var_c + shot_var_c * max(y, 0). The distance is
 
-        dist = sqrt( sum_c D_c^2 / (read_var_c + shot_var_c * max(B_c, 0)) ),
+        dist = sqrt( sum_c D_c^2 / (read_var_c + shot_var_c * max(B_c, 0) + gain_var_c * B_c^2) ),
 
     so that a pixel where plate and clean plate differ only by noise has dist of order
     sqrt(C), independently of brightness. ``read_var`` must be > 0 and ``shot_var`` >= 0
-    (length C each), which keeps every denominator positive.
+    (length C each), which keeps every denominator positive. The optional ``gain_var`` >= 0
+    (default 0) adds noise proportional to the signal itself: what residual misregistration
+    and exposure mismatch leave in the difference, which grows with brightness.
 
     diff, clean_plate: H×W×C -> dist: H×W.
     """
@@ -166,7 +169,11 @@ def noise_distance(
     sv = _checks.per_channel(shot_var, "shot_var", channels)
     _checks.positive(rv, "read_var", allow_zero=False)
     _checks.positive(sv, "shot_var", allow_zero=True)
-    var = rv + sv * np.maximum(clean_plate, F32(0))
+    gv = _checks.per_channel(
+        np.zeros(channels) if gain_var is None else gain_var, "gain_var", channels
+    )
+    _checks.positive(gv, "gain_var", allow_zero=True)
+    var = rv + sv * np.maximum(clean_plate, F32(0)) + gv * clean_plate * clean_plate
     return np.sqrt(np.sum(diff * diff / var, axis=-1, dtype=F32))
 
 

@@ -164,6 +164,9 @@ def _atomic_write(path: str, suffix: str, write: Callable[[str], None]) -> None:
         )
         os.close(fd)
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs follow the umask
         os.replace(tmp, path)
         tmp = None
     except BgmatteError:

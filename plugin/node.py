@@ -80,18 +80,19 @@ class Node:
         )
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def _pixels(self, fetcher: Fetcher, name: str, frame: int, required: bool) -> np.ndarray | None:
+    def _fetch(self, fetcher: Fetcher, name: str, frame: int, required: bool) -> Fetched | None:
         got = fetcher.fetch(name, frame)
         if got is None:
             if required:
                 raise BgmatteError(name, "is not connected", f"connect the {name} input")
             return None
+        if name == "segmentation":
+            return got
         src = self.values["colorspace"]
         if src == "auto":
             src = got.colorspace or "scene_linear"
-        if name == "segmentation":
-            return got.pixels
-        return colour.to_working(np.asarray(got.pixels, np.float32), src, name)
+        pixels = colour.to_working(np.asarray(got.pixels, np.float32), src, name)
+        return Fetched(pixels, src, got.label)
 
     def solve_frame(self, frame: int, fetcher: Fetcher) -> Matte:
         """The whole-frame result, from the cache when the inputs did not change."""
@@ -105,15 +106,19 @@ class Node:
             with self._lock:
                 if key in self._cache:
                     return self._cache[key]
-            found = {i.name: self._pixels(fetcher, i.name, frame, i.required) for i in INPUTS}
-            result = solve(
-                found["plate"],
-                found["clean_plate"],
-                found["segmentation"],
-                found["background"],
-                self.values,
-                self.device,
-            )
+            found = {i.name: self._fetch(fetcher, i.name, frame, i.required) for i in INPUTS}
+            try:
+                result = solve(
+                    *(None if f is None else f.pixels for f in found.values()),
+                    self.values,
+                    self.device,
+                )
+            except BgmatteError as err:
+                got = found.get(err.input_name)
+                if got is None or not got.label or got.label.startswith("<"):
+                    raise
+                # Name the file (and so the frame) the bad pixels came from.
+                raise BgmatteError(f"{err.input_name} {got.label}", err.problem, err.fix) from err
             with self._lock:
                 self._cache[key] = result
                 while len(self._cache) > self._cache_frames:

@@ -4,9 +4,12 @@ Camera noise is well described as Poisson–Gaussian (Foi et al., "Practical Poi
 noise modeling and fitting for single-image raw-data", IEEE TIP 2008): its variance grows
 linearly with the signal, ``var = read_var + shot_var * signal``. The difference of two
 independent captures of the same background carries the sum of both captures' noise, so we fit
-that line per channel to robust (MAD) variances of the difference measured in intensity bins,
-over pixels already judged background. Thresholds in units of this noise adapt to ISO,
-exposure and grain without a hand-set constant.
+that model per channel to robust (MAD) variances of the difference measured in intensity bins,
+over pixels already judged background. A third, quadratic term ``gain_var * signal²`` takes
+what grows with the signal itself: residual misregistration on bright texture and the error
+of the exposure match; it has a floor of (0.5 %)², since no two captures match better.
+Thresholds in units of this noise adapt to ISO, exposure and grain without a hand-set
+constant.
 """
 
 from __future__ import annotations
@@ -15,16 +18,19 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import nnls
 
 _MAD_TO_SIGMA = 1.4826
+GAIN_FLOOR = 0.005**2  # relative variance no two captures beat
 
 
 @dataclass(frozen=True)
 class NoiseModel:
-    """Per-channel variance of the difference: ``read_var + shot_var * clean_plate``."""
+    """Per-channel variance of the difference: ``read + shot * C + gain * C²``."""
 
     read_var: np.ndarray  # (3,)
     shot_var: np.ndarray  # (3,)
+    gain_var: np.ndarray  # (3,)
 
 
 def fit_noise(diff: np.ndarray, clean_plate: np.ndarray, background: np.ndarray) -> NoiseModel:
@@ -35,6 +41,7 @@ def fit_noise(diff: np.ndarray, clean_plate: np.ndarray, background: np.ndarray)
     """
     read_var = np.zeros(3, np.float64)
     shot_var = np.zeros(3, np.float64)
+    gain_var = np.full(3, GAIN_FLOOR, np.float64)
     for k in range(3):
         d = diff[..., k][background]
         s = np.clip(clean_plate[..., k][background], 0.0, None)
@@ -42,7 +49,8 @@ def fit_noise(diff: np.ndarray, clean_plate: np.ndarray, background: np.ndarray)
             d = diff[..., k].ravel()
             s = np.clip(clean_plate[..., k].ravel(), 0.0, None)
         global_var = (_MAD_TO_SIGMA * np.median(np.abs(d - np.median(d)))) ** 2
-        edges = np.unique(np.quantile(s, np.linspace(0.0, 1.0, 9)))
+        qs = np.concatenate([np.linspace(0.0, 0.9, 10), [0.95, 0.98, 1.0]])
+        edges = np.unique(np.quantile(s, qs))
         xs, ys = [], []
         for lo, hi in itertools.pairwise(edges):
             sel = (s >= lo) & (s <= hi)
@@ -51,12 +59,17 @@ def fit_noise(diff: np.ndarray, clean_plate: np.ndarray, background: np.ndarray)
             db = d[sel]
             xs.append(float(np.median(s[sel])))
             ys.append((_MAD_TO_SIGMA * float(np.median(np.abs(db - np.median(db))))) ** 2)
-        if len(xs) >= 3 and np.ptp(xs) > 0:
-            slope, icept = np.polyfit(np.asarray(xs), np.asarray(ys), 1)
-            slope = max(float(slope), 0.0)
+        if len(xs) >= 4 and np.ptp(xs) > 0:
+            x, y = np.asarray(xs), np.asarray(ys)
+            # Non-negative least squares on relative residuals (each bin weighs the same).
+            design = np.stack([np.ones_like(x), x, x * x], 1) / y[:, None]
+            (icept, slope, quad), _ = nnls(design, np.ones_like(y))
             icept = max(float(icept), 0.05 * float(global_var))
+            gain_var[k] = max(float(quad), GAIN_FLOOR)
         else:
             slope, icept = 0.0, float(global_var)
         read_var[k] = max(icept, 1e-10)
         shot_var[k] = slope
-    return NoiseModel(read_var.astype(np.float32), shot_var.astype(np.float32))
+    return NoiseModel(
+        read_var.astype(np.float32), shot_var.astype(np.float32), gain_var.astype(np.float32)
+    )

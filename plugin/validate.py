@@ -11,10 +11,11 @@ def as_rgb(pixels: np.ndarray, input_name: str) -> np.ndarray:
     """H×W×3 float32 from an H×W×3 or H×W×4 array (alpha dropped)."""
     arr = np.asarray(pixels)
     if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        got = arr.shape[2] if arr.ndim == 3 else 1 if arr.ndim == 2 else f"shape {arr.shape} of"
+        got = arr.shape[2] if arr.ndim == 3 else 1 if arr.ndim == 2 else 0
+        what = f"{got} channel{'s' if got != 1 else ''}" if got else f"shape {arr.shape}"
         raise BgmatteError(
             input_name,
-            f"has {got} channels, expected 3 (RGB) or 4 (RGBA)",
+            f"has {what}, expected 3 (RGB) or 4 (RGBA)",
             "write it as an RGB or RGBA image",
         )
     return np.ascontiguousarray(arr[..., :3], dtype=np.float32)
@@ -64,6 +65,6 @@ def finite(pixels: np.ndarray, input_name: str, policy: str) -> np.ndarray:
         return np.where(np.isfinite(pixels), pixels, 0.0).astype(np.float32)
     raise BgmatteError(
         input_name,
-        f"{count} pixel{'s' if count != 1 else ''} are NaN or Inf",
+        f"{count} pixel{'s are' if count != 1 else ' is'} NaN or Inf",
         "fix the source, or set the nan policy to 'zero' (--nan zero) to replace them with 0",
     )

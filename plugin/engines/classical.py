@@ -55,7 +55,11 @@ def _noise_distance(plate: np.ndarray, clean: np.ndarray, model: NoiseModel, r: 
         for dx in range(-r, r + 1):
             c = _shifted(clean, dy, dx)
             z = kernels.noise_distance(
-                kernels.difference(plate, c, (1.0, 1.0, 1.0)), c, model.read_var, model.shot_var
+                kernels.difference(plate, c, (1.0, 1.0, 1.0)),
+                c,
+                model.read_var,
+                model.shot_var,
+                model.gain_var,
             )
             best = z if best is None else np.minimum(best, z)
     assert best is not None
@@ -95,7 +99,7 @@ def run(
     # the pixels the first fit calls background.
     rel = np.abs(diff) <= 0.03 * np.abs(cb) + 1e-3
     model = fit_noise(diff, cb, np.all(rel, axis=2))
-    z = kernels.noise_distance(diff, cb, model.read_var, model.shot_var)
+    z = kernels.noise_distance(diff, cb, model.read_var, model.shot_var, model.gain_var)
     model = fit_noise(diff, cb, z < params["threshold"])
     z = _noise_distance(pb, cb, model, int(params["shift_tolerance"]))
 
@@ -109,7 +113,13 @@ def run(
     fg_est, support = _fill_from(plate, core)
     sep = np.sqrt(
         np.sum(
-            (fg_est - clean) ** 2 / (model.read_var + model.shot_var * np.clip(clean, 0, None)), 2
+            (fg_est - clean) ** 2
+            / (
+                model.read_var
+                + model.shot_var * np.clip(clean, 0, None)
+                + model.gain_var * clean**2
+            ),
+            2,
         )
     )
     trust = kernels.smoothstep(sep, 2.0 * t_lo, 4.0 * t_lo) * support

@@ -124,6 +124,13 @@ CASES: dict[str, tuple[Callable[[Any, dict[str, Any]], Any], float, float]] = {
         1e-5,
         0,
     ),
+    "noise_distance_gain": (
+        lambda k, d: k.noise_distance(
+            d["diff"], d["clean"], [1e-4, 2e-4, 3e-4], [1e-3, 2e-3, 0], [1e-4, 0, 4e-4]
+        ),
+        1e-5,
+        0,
+    ),
     "smoothstep": (lambda k, d: k.smoothstep(d["x"], 0.5, 3.0), 1e-5, 1e-6),
     "project_alpha": (lambda k, d: k.project_alpha(d["plate"], d["clean"], d["fg"]), 1e-5, 1e-5),
 }

@@ -187,6 +187,17 @@ def test_noise_distance_matches_maths(rng: np.random.Generator) -> None:
     assert out.shape == (H, W)
 
 
+def test_noise_distance_gain_term_matches_maths(rng: np.random.Generator) -> None:
+    diff, clean = rng.normal(0, 0.1, (H, W, 3)).astype(np.float32), hdr(rng)
+    rv, sv, gv = [1e-4, 2e-4, 3e-4], [1e-3, 2e-3, 0.0], [1e-4, 0.0, 4e-4]
+    out = nk.noise_distance(diff, clean, rv, sv, gv)
+    c = f64(clean)
+    var = np.array(rv) + np.array(sv) * np.maximum(c, 0) + np.array(gv) * c * c
+    close(out, np.sqrt(np.sum(f64(diff) ** 2 / var, axis=-1)), rtol=1e-5)
+    # Without the gain term, the bright pixels would read as far more than noise.
+    assert np.all(out <= nk.noise_distance(diff, clean, rv, sv) + 1e-6)
+
+
 def test_noise_distance_negative_clean_plate_uses_read_noise_only() -> None:
     diff = np.full((1, 1, 3), 0.03, np.float32)
     clean = np.full((1, 1, 3), -2.0, np.float32)
