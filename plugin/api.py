@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from bgmatte.plugin import colour
 from bgmatte.plugin.params import resolve_params
 from bgmatte.plugin.solve import Matte, solve
 
@@ -41,6 +40,8 @@ def matte(
     values = resolve_params({**params, "colorspace": colorspace})
     src = values["colorspace"]
     if src not in ("auto", "scene_linear"):
+        from bgmatte.plugin import colour  # OCIO only when a conversion is asked for
+
         plate = colour.to_working(np.asarray(plate, np.float32), src, "plate")
         clean_plate = colour.to_working(np.asarray(clean_plate, np.float32), src, "clean_plate")
         if background is not None:

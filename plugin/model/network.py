@@ -1,0 +1,204 @@
+"""The whole network: base at reduced resolution + refiner at full resolution (BGMv2 §3),
+its config, and weights in and out (safetensors; official BGMv2 ``.pth`` checkpoints too).
+
+Tensors here use BGMv2's short names: src (plate), bgr (clean plate), seg (segmentation),
+pha (alpha), fgr (foreground), err (error map), hid (hidden features), ref (refined patches).
+Inputs are in the network space of :mod:`.encoding`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bgmatte.plugin.errors import BgmatteError
+from bgmatte.plugin.model import encoding
+from bgmatte.plugin.model.base import ASPP, Decoder
+from bgmatte.plugin.model.mobilenet import MobileNetV2Encoder
+from bgmatte.plugin.model.refiner import Refiner
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """What defines the weights' shapes. BGMv2's official models are
+    ``NetworkConfig("mobilenetv2")`` and ``NetworkConfig("resnet50")`` with
+    ``segmentation=False, clamp_foreground=True``."""
+
+    backbone: str = "mobilenetv2"  # mobilenetv2 | resnet50 | resnet101
+    width: float = 1.0  # MobileNetV2 width multiplier
+    aspp_channels: int = 256
+    decoder_channels: tuple[int, ...] = (256, 128, 64, 48)
+    segmentation: bool = False  # a segmentation prior (and its presence flag) as input
+    clamp_foreground: bool = True  # BGMv2 clamps fgr to [0, 1]; our HDR models do not
+    # "none": inputs arrive in network space (BGMv2); "asinh": inputs are scene-linear and
+    # the network encodes them itself, after downscaling / on the refiner's crops only.
+    transfer: str = "none"
+    hidden: int = 32  # hidden feature channels handed from the base to the refiner
+    downsample: str = "bilinear"  # BGMv2's; "area" averages linear light (our models)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def in_channels(self) -> int:
+        return 8 if self.segmentation else 6
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> NetworkConfig:
+        data = json.loads(text)
+        data["decoder_channels"] = tuple(data["decoder_channels"])
+        return cls(**data)
+
+
+class MattingNetwork(nn.Module):
+    """src, bgr (B, 3, H, W) [, seg (B, 1, H, W)] → pha, fgr, pha_sm, fgr_sm, err_sm, ref_sm.
+
+    H and W must be multiples of 4. ``fgr`` is the full-resolution foreground (network space).
+    """
+
+    def __init__(self, config: NetworkConfig | None = None, *, backbone_scale: float = 0.25,
+                 refine_mode: str = "sampling", refine_sample_pixels: int = 80_000,
+                 refine_threshold: float = 0.1) -> None:  # fmt: skip
+        super().__init__()
+        self.config = config = config or NetworkConfig()
+        cin = config.in_channels
+        if config.backbone == "mobilenetv2":
+            self.backbone: nn.Module = MobileNetV2Encoder(cin, config.width)
+            deep, *skips = self.backbone.channels
+        elif config.backbone in ("resnet50", "resnet101"):
+            from bgmatte.plugin.model.resnet import ResNetEncoder
+
+            self.backbone = ResNetEncoder(cin, config.backbone)
+            deep, skips = 2048, [512, 256, 64]
+        else:
+            raise BgmatteError(
+                "weights", f"unknown backbone '{config.backbone}'", "use mobilenetv2 or resnet50"
+            )
+        self.aspp = ASPP(deep, (3, 6, 9), config.aspp_channels)
+        dec = (config.aspp_channels, *config.decoder_channels[1:], 1 + 3 + 1 + config.hidden)
+        self.decoder = Decoder(dec, (*skips, cin))
+        self.refiner = Refiner(refine_mode, refine_sample_pixels, refine_threshold, config.hidden)
+        self.backbone_scale = backbone_scale
+
+    def set_refine(self, mode: str | None = None, sample_pixels: int | None = None,
+                   threshold: float | None = None) -> None:  # fmt: skip
+        """Change the refiner's speed/quality knobs (they do not change the weights)."""
+        if mode is not None:
+            self.refiner.mode = mode
+        if sample_pixels is not None:
+            self.refiner.sample_pixels = sample_pixels
+        if threshold is not None:
+            self.refiner.threshold = threshold
+
+    def base(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, h, w) → (B, 37, h, w): pha, fgr residual, err, hid (raw)."""
+        x4, *skips = self.backbone(x)
+        return self.decoder(self.aspp(x4), *skips)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Input space → network space (see :mod:`.encoding`)."""
+        return encoding.encode(x) if self.config.transfer == "asinh" else x
+
+    def downscale(self, x: torch.Tensor) -> torch.Tensor:
+        """Full resolution → base resolution."""
+        if self.config.downsample == "area":
+            k = round(1 / self.backbone_scale)
+            return F.avg_pool2d(x, k)
+        return F.interpolate(x, scale_factor=self.backbone_scale, mode="bilinear",
+                             align_corners=False, recompute_scale_factor=True)  # fmt: skip
+
+    def forward(self, src: torch.Tensor, bgr: torch.Tensor, seg: torch.Tensor | None = None,
+                alpha_only: bool = False) -> tuple[torch.Tensor | None, ...]:  # fmt: skip
+        """src, bgr (B, 3, H, W) in input space; seg (B, 1, H, W) or None.
+
+        Returns pha (B,1,H,W), fgr (B,3,H,W; None when ``alpha_only``), pha_sm, fgr_sm,
+        err_sm (base resolution) and ref_sm (B,1,H/4,W/4), fgr in network space.
+        """
+        src_sm = self.encode(self.downscale(src))
+        parts = [src_sm, self.encode(self.downscale(bgr))]
+        if self.config.segmentation:
+            if seg is None:
+                parts += [torch.zeros_like(src_sm[:, :1])] * 2
+            else:
+                seg_sm = self.downscale(seg)
+                parts += [seg_sm, torch.ones_like(seg_sm)]
+        out = self.base(torch.cat(parts, dim=1))
+        pha_sm = out[:, 0:1].clamp(0.0, 1.0)
+        fgr_sm = out[:, 1:4]
+        err_sm = out[:, 4:5].clamp(0.0, 1.0)
+        hid_sm = out[:, 5:].relu()
+        pha, fgr, ref_sm = self.refiner(
+            src, bgr, pha_sm, fgr_sm, err_sm, hid_sm, self.encode, alpha_only
+        )
+        fgr_sm = fgr_sm + src_sm
+        if fgr is not None:
+            fgr = fgr + self.encode(src)
+        if self.config.clamp_foreground:
+            fgr_sm = fgr_sm.clamp(0.0, 1.0)
+            fgr = None if fgr is None else fgr.clamp(0.0, 1.0)
+        return pha.clamp(0.0, 1.0), fgr, pha_sm, fgr_sm, err_sm, ref_sm
+
+
+def save_weights(
+    model: MattingNetwork, path: str | Path, meta: dict[str, str] | None = None
+) -> None:
+    """Write the weights and the config as safetensors (no pickle)."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={"config": model.config.to_json(), **(meta or {})})
+
+
+def _bgmv2_config(state: dict[str, torch.Tensor]) -> NetworkConfig:
+    if any(k.startswith("backbone.features.") for k in state):
+        return NetworkConfig("mobilenetv2")
+    blocks = {k.split(".")[2] for k in state if k.startswith("backbone.layer3.")}
+    return NetworkConfig("resnet101" if len(blocks) > 6 else "resnet50")
+
+
+def load_network(path: str | Path, **runtime: Any) -> MattingNetwork:
+    """A network from ``.safetensors`` (ours, config in the metadata) or an official BGMv2
+    ``.pth`` checkpoint (``backbone.*``, ``aspp.*``, ``decoder.*``, ``refiner.*``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BgmatteError("weights", f"file not found: {path}", "check the --weights path")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+            from safetensors.torch import load_file
+
+            with safe_open(str(path), "pt") as f:
+                meta = f.metadata() or {}
+            state = load_file(str(path))
+            config = (
+                NetworkConfig.from_json(meta["config"])
+                if "config" in meta
+                else _bgmv2_config(state)
+            )
+        else:
+            loaded = torch.load(str(path), map_location="cpu", weights_only=True)
+            state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else loaded
+            config = _bgmv2_config(state)
+    except (OSError, RuntimeError, ValueError, KeyError) as exc:
+        raise BgmatteError(
+            "weights",
+            f"cannot read {path} ({str(exc).splitlines()[0][:120]})",
+            "pass a bgmatte .safetensors file or an official BGMv2 .pth checkpoint",
+        ) from exc
+    model = MattingNetwork(config, **runtime)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise BgmatteError(
+            "weights",
+            f"{path} does not fit the {config.backbone} network "
+            f"({len(missing)} missing, {len(unexpected)} unexpected tensors)",
+            "pass weights saved by bgmatte or an official BGMv2 checkpoint",
+        )
+    return model.eval()
