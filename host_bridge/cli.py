@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bgmatte.plugin.errors import BgmatteError
@@ -38,7 +39,7 @@ def _add_params(parser: argparse.ArgumentParser) -> None:
                 _flag(p.name), dest=p.name, choices=p.choices, default=None, help=p.hint + extra
             )
         else:
-            kind: Any = {"float": float, "int": int, "string": str}[p.type]
+            kind: Any = {"float": float, "int": int, "string": str, "path": str}[p.type]
             rng = f" range {p.range[0]:g}..{p.range[1]:g}" if p.range else ""
             group.add_argument(
                 _flag(p.name), dest=p.name, type=kind, default=None, help=p.hint + extra + rng
@@ -81,6 +82,29 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="render the built-in procedural demo shot")
     demo.add_argument("--out", default="bgmatte_demo", help="folder for the EXRs and contact sheet")
     demo.add_argument("--device", default="cpu", help="cpu or cuda")
+
+    train = sub.add_parser("train", help="train the photo model (see configs/photo.toml)")
+    train.add_argument("--config", required=True, help="TOML config")
+    train.add_argument("--out", required=True, help="run folder: checkpoints, logs, weights")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    train.add_argument("--steps", type=int, help="override the config's step count")
+    train.add_argument("--device", help="cpu or cuda (default: the config's)")
+    train.add_argument("--workers", type=int, help="data-loading processes")
+    train.add_argument("--wandb", action="store_true", help="also log to W&B, offline mode")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    bench = sub.add_parser("bench", help="print quality or speed figures")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    qual = bench_sub.add_parser("quality", help="SAD/MSE/Grad/Conn per case and mean")
+    qual.add_argument("cases", nargs="+", help="case folders or folders of cases")
+    qual.add_argument("--engines", default="network,classical", help="comma-separated")
+    qual.add_argument("--json", help="also write the rows as JSON here")
+    spd = bench_sub.add_parser("speed", help="seconds per HD / 4K frame and peak memory")
+    spd.add_argument("--sizes", default="HD,4K", help="comma-separated: HD, 4K")
+    spd.add_argument("--frames", type=int, default=20, help="timed frames (median)")
+    spd.add_argument("--warmup", type=int, default=3, help="untimed frames first")
+    spd.add_argument("--threads", type=int, default=2, help="torch / BLAS threads")
+    spd.add_argument("--engines", default="network", help="comma-separated")
 
     info = sub.add_parser("info", help="versions, device, OCIO config")
     info.add_argument("--colorspaces", action="store_true", help="list the OCIO colour spaces")
@@ -125,6 +149,51 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from bgmatte.plugin.training.train import load_config, train
+
+    cfg = load_config(args.config)
+    total = args.steps or cfg["train"]["steps"]
+    with tqdm(total=total, unit="step", disable=True if args.quiet else None) as bar:
+
+        def progress(step: int, scalars: dict[str, float]) -> None:
+            bar.n = step
+            bar.set_postfix(
+                loss=f"{scalars['total']:.4f}", val_mse=f"{scalars['val_mse_x1e3']:.2f}"
+            )
+
+        weights = train(
+            args.config,
+            args.out,
+            resume=args.resume,
+            steps=args.steps,
+            device=args.device,
+            workers=args.workers,
+            wandb=args.wandb,
+            progress=progress,
+        )
+    print(f"bgmatte: trained weights in {weights}; report in {Path(args.out) / 'report.html'}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import json
+
+    from bgmatte.host_bridge import bench
+
+    if args.bench == "quality":
+        rows = bench.quality(args.cases, args.engines.split(","), {})
+    else:
+        rows = bench.speed(
+            args.sizes.split(","), args.frames, args.warmup, args.threads, args.engines.split(",")
+        )
+    if getattr(args, "json", None):
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     import platform
 
@@ -158,6 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "render":
             return _render(args)
+        if args.command == "train":
+            return _train(args)
+        if args.command == "bench":
+            return _bench(args)
         if args.command == "demo":
             from bgmatte.host_bridge.demo import run_demo
 

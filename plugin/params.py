@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from bgmatte.plugin.errors import BgmatteError
 
-ParamType = Literal["choice", "float", "int", "bool", "string"]
+ParamType = Literal["choice", "float", "int", "bool", "string", "path"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,10 @@ class Param:
             if isinstance(value, bool):
                 return value
             raise BgmatteError(where, f"'{value}' is not true or false", "pass a boolean")
+        if self.type == "path":  # a file; empty means the default (hosts show a file picker)
+            if isinstance(value, str):
+                return value
+            raise BgmatteError(where, f"'{value}' is not a path", "pass a file path")
         if self.type == "string":
             if isinstance(value, str) and value:
                 return value
@@ -102,7 +106,7 @@ PASSES: tuple[str, ...] = (
     "aligned_clean_plate",
 )
 DEBUG_PASSES: tuple[str, ...] = ("difference", "segmentation", "error", "aligned_clean_plate")
-ENGINES: tuple[str, ...] = ("classical",)
+ENGINES: tuple[str, ...] = ("classical", "network")
 
 PARAMS: tuple[Param, ...] = (
     Param(
@@ -166,6 +170,40 @@ PARAMS: tuple[Param, ...] = (
         "How strongly the segmentation input pulls alpha where the difference is ambiguous.",
         "float",
         0.5,
+        range=(0.0, 1.0),
+    ),
+    Param(
+        "weights",
+        "Weights",
+        "Network weights (.safetensors, or an official BGMv2 .pth); empty = the shipped "
+        "photo model. Adapted shot models load here too.",
+        "path",
+        "",
+    ),
+    Param(
+        "base_scale",
+        "Base scale",
+        "Resolution of the network's base pass relative to the frame; 'auto' = 1/4 up to "
+        "2K, 1/8 beyond. Lower is faster and coarser.",
+        "choice",
+        "auto",
+        choices=("auto", "0.5", "0.25", "0.125"),
+    ),
+    Param(
+        "refine_mode",
+        "Refine",
+        "Full-resolution refinement: 'sampling' refines the worst patches up to the budget, "
+        "'full' refines everywhere (slow), 'off' upsamples the base pass.",
+        "choice",
+        "sampling",
+        choices=("sampling", "full", "off"),
+    ),
+    Param(
+        "refine_fraction",
+        "Refine budget",
+        "Fraction of the frame's pixels the refiner re-predicts in sampling mode.",
+        "float",
+        0.012,
         range=(0.0, 1.0),
     ),
     Param(

@@ -35,4 +35,8 @@ def get_engine(name: str) -> Engine:
         from bgmatte.plugin.engines.classical import run
 
         return run
-    raise BgmatteError("param engine", f"unknown engine '{name}'", "use 'classical'")
+    if name == "network":
+        from bgmatte.plugin.engines.network import run as run_network
+
+        return run_network
+    raise BgmatteError("param engine", f"unknown engine '{name}'", "use 'network' or 'classical'")

@@ -67,8 +67,11 @@ class Decoder(nn.Module):
     def forward(self, x4: torch.Tensor, *skips: torch.Tensor) -> torch.Tensor:
         x3, x2, x1, x0 = skips
         x = x4
-        for skip, conv, bn in ((x3, self.conv1, self.bn1), (x2, self.conv2, self.bn2),
-                               (x1, self.conv3, self.bn3)):  # fmt: skip
+        for skip, conv, bn in (
+            (x3, self.conv1, self.bn1),
+            (x2, self.conv2, self.bn2),
+            (x1, self.conv3, self.bn3),
+        ):
             x = F.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False)
             x = self.relu(bn(conv(torch.cat([x, skip], dim=1))))
         x = F.interpolate(x, size=x0.shape[2:], mode="bilinear", align_corners=False)

@@ -63,9 +63,15 @@ class MattingNetwork(nn.Module):
     H and W must be multiples of 4. ``fgr`` is the full-resolution foreground (network space).
     """
 
-    def __init__(self, config: NetworkConfig | None = None, *, backbone_scale: float = 0.25,
-                 refine_mode: str = "sampling", refine_sample_pixels: int = 80_000,
-                 refine_threshold: float = 0.1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: NetworkConfig | None = None,
+        *,
+        backbone_scale: float = 0.25,
+        refine_mode: str = "sampling",
+        refine_sample_pixels: int = 80_000,
+        refine_threshold: float = 0.1,
+    ) -> None:
         super().__init__()
         self.config = config = config or NetworkConfig()
         cin = config.in_channels
@@ -87,8 +93,12 @@ class MattingNetwork(nn.Module):
         self.refiner = Refiner(refine_mode, refine_sample_pixels, refine_threshold, config.hidden)
         self.backbone_scale = backbone_scale
 
-    def set_refine(self, mode: str | None = None, sample_pixels: int | None = None,
-                   threshold: float | None = None) -> None:  # fmt: skip
+    def set_refine(
+        self,
+        mode: str | None = None,
+        sample_pixels: int | None = None,
+        threshold: float | None = None,
+    ) -> None:
         """Change the refiner's speed/quality knobs (they do not change the weights)."""
         if mode is not None:
             self.refiner.mode = mode
@@ -111,12 +121,24 @@ class MattingNetwork(nn.Module):
         if self.config.downsample == "area":
             k = round(1 / self.backbone_scale)
             return F.avg_pool2d(x, k)
-        return F.interpolate(x, scale_factor=self.backbone_scale, mode="bilinear",
-                             align_corners=False, recompute_scale_factor=True)  # fmt: skip
+        return F.interpolate(
+            x,
+            scale_factor=self.backbone_scale,
+            mode="bilinear",
+            align_corners=False,
+            recompute_scale_factor=True,
+        )
 
-    def forward(self, src: torch.Tensor, bgr: torch.Tensor, seg: torch.Tensor | None = None,
-                alpha_only: bool = False) -> tuple[torch.Tensor | None, ...]:  # fmt: skip
-        """src, bgr (B, 3, H, W) in input space; seg (B, 1, H, W) or None.
+    def forward(
+        self,
+        src: torch.Tensor,
+        bgr: torch.Tensor,
+        seg: torch.Tensor | None = None,
+        alpha_only: bool = False,
+        has_seg: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor | None, ...]:
+        """src, bgr (B, 3, H, W) in input space; seg (B, 1, H, W) or None; ``has_seg`` (B,)
+        says per sample whether ``seg`` is real (default: all, when seg is given).
 
         Returns pha (B,1,H,W), fgr (B,3,H,W; None when ``alpha_only``), pha_sm, fgr_sm,
         err_sm (base resolution) and ref_sm (B,1,H/4,W/4), fgr in network space.
@@ -128,7 +150,10 @@ class MattingNetwork(nn.Module):
                 parts += [torch.zeros_like(src_sm[:, :1])] * 2
             else:
                 seg_sm = self.downscale(seg)
-                parts += [seg_sm, torch.ones_like(seg_sm)]
+                flag = torch.ones_like(seg_sm)
+                if has_seg is not None:
+                    flag = flag * has_seg.to(seg_sm.dtype)[:, None, None, None]
+                parts += [seg_sm * flag, flag]
         out = self.base(torch.cat(parts, dim=1))
         pha_sm = out[:, 0:1].clamp(0.0, 1.0)
         fgr_sm = out[:, 1:4]

@@ -29,8 +29,9 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _windows(x: torch.Tensor, b: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor,
-             size: int) -> torch.Tensor:  # fmt: skip
+def _windows(
+    x: torch.Tensor, b: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor, size: int
+) -> torch.Tensor:
     """(B, C, H, W), P origins → (P, C, size, size) windows, zero outside ``x``.
 
     One ``index_select`` over channels-last rows: each gathered row is the C values of one
@@ -55,8 +56,9 @@ def crop_full(x: torch.Tensor, idx: tuple[torch.Tensor, ...], pad: int) -> torch
     return _windows(x, idx[0], 4 * idx[1] - pad, 4 * idx[2] - pad, 4 + 2 * pad)
 
 
-def crop_upsampled(x: torch.Tensor, idx: tuple[torch.Tensor, ...], factor: int,
-                   half: tuple[int, int]) -> torch.Tensor:  # fmt: skip
+def crop_upsampled(
+    x: torch.Tensor, idx: tuple[torch.Tensor, ...], factor: int, half: tuple[int, int]
+) -> torch.Tensor:
     """The 8×8 half-resolution windows (2×2 cells + 3 px, zero outside the frame) of
     ``interpolate(x, half, bilinear)`` for base-resolution ``x`` and an integer ``factor`` =
     half / base, computed on small crops only."""
@@ -89,8 +91,13 @@ class Refiner(nn.Module):
     """src, bgr (B, 3, H, W) full resolution; pha, fgr, err, hid at base resolution →
     pha (B, 1, H, W), fgr residual (B, 3, H, W) or None, ref (B, 1, H/4, W/4)."""
 
-    def __init__(self, mode: str = "sampling", sample_pixels: int = 80_000,
-                 threshold: float = 0.1, hidden: int = 32) -> None:  # fmt: skip
+    def __init__(
+        self,
+        mode: str = "sampling",
+        sample_pixels: int = 80_000,
+        threshold: float = 0.1,
+        hidden: int = 32,
+    ) -> None:
         super().__init__()
         self.mode, self.sample_pixels, self.threshold = mode, sample_pixels, threshold
         self.conv1 = nn.Conv2d(hidden + 4 + 6, 24, 3, bias=False)
@@ -113,18 +120,26 @@ class Refiner(nn.Module):
             return (ref * (flat > 0).to(ref.dtype)).view(b, 1, h, w)
         return (err > self.threshold).to(err.dtype)
 
-    def _convs(self, x: torch.Tensor, y_half: torch.Tensor, y_full: torch.Tensor,
-               size: tuple[int, int]) -> torch.Tensor:  # fmt: skip
+    def _convs(
+        self, x: torch.Tensor, y_half: torch.Tensor, y_full: torch.Tensor, size: tuple[int, int]
+    ) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(torch.cat([x, y_half], dim=1))))
         x = self.relu(self.bn2(self.conv2(x)))
         x = F.interpolate(x, size, mode="nearest")
         x = self.relu(self.bn3(self.conv3(torch.cat([x, y_full], dim=1))))
         return self.conv4(x)
 
-    def forward(self, src: torch.Tensor, bgr: torch.Tensor, pha: torch.Tensor,
-                fgr: torch.Tensor, err: torch.Tensor, hid: torch.Tensor,
-                encode: Encode = _identity, alpha_only: bool = False,
-                ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:  # fmt: skip
+    def forward(
+        self,
+        src: torch.Tensor,
+        bgr: torch.Tensor,
+        pha: torch.Tensor,
+        fgr: torch.Tensor,
+        err: torch.Tensor,
+        hid: torch.Tensor,
+        encode: Encode = _identity,
+        alpha_only: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """``encode`` maps full-resolution src/bgr into network space (applied to the crops)."""
         h, w = src.shape[2:]
         half, quarter = (h // 2, w // 2), (h // 4, w // 4)

@@ -1,0 +1,171 @@
+"""``bgmatte bench quality`` and ``bgmatte bench speed``: commands that print figures.
+
+quality: per case and mean, SAD / MSE / gradient / connectivity errors (Rhemann et al. 2009,
+:mod:`bgmatte.plugin.metrics`) of each engine on case folders in the shared benchmark format
+(plate.exr, clean_plate.exr, alpha_gt.exr).
+
+speed: the whole ``bgmatte.matte`` call (linear float32 arrays in, alpha and foreground
+out) on synthetic scene-linear HD and 4K frames; median seconds per frame over N frames
+after warm-up, torch threads set explicitly, and the peak resident memory of a child
+process per resolution (so one size's memory does not hide another's).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+SIZES = {"HD": (1080, 1920), "4K": (2160, 3840)}
+
+
+def find_cases(roots: Sequence[str]) -> list[Path]:
+    """Case folders (holding plate.exr) under each root, up to three levels deep."""
+    found: list[Path] = []
+    for root in roots:
+        base = Path(root)
+        for depth in ("", "*", "*/*", "*/*/*"):
+            found += [p.parent for p in sorted(base.glob(f"{depth}/plate.exr".lstrip("/")))]
+    return sorted(dict.fromkeys(found))
+
+
+def quality(roots: Sequence[str], engines: Sequence[str], extra: dict[str, object]) -> list[dict]:
+    """Score each engine on each case; prints a markdown table; returns the rows."""
+    import bgmatte
+    from bgmatte.plugin import metrics
+    from bgmatte.plugin.errors import BgmatteError
+    from bgmatte.plugin.imageio import read_image
+
+    cases = find_cases(roots)
+    if not cases:
+        raise BgmatteError(
+            "bench",
+            f"no case folders under {', '.join(roots)}",
+            "pass folders that hold plate.exr, clean_plate.exr and alpha_gt.exr",
+        )
+    rows = []
+    print("| case | engine | SAD | MSE×1e3 | Grad | Conn | s/frame |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for case in cases:
+        plate = read_image(str(case / "plate.exr"), "plate").pixels[..., :3]
+        clean = read_image(str(case / "clean_plate.exr"), "clean_plate").pixels[..., :3]
+        true = read_image(str(case / "alpha_gt.exr"), "alpha_gt").pixels[..., -1]
+        for engine in engines:
+            t0 = time.perf_counter()
+            got = bgmatte.matte(plate, clean, engine=engine, **extra)
+            seconds = time.perf_counter() - t0
+            row = {
+                "case": case.name,
+                "engine": engine,
+                "sad": metrics.sad(got.alpha, true),
+                "mse": metrics.mse(got.alpha, true),
+                "grad": metrics.gradient_error(got.alpha, true),
+                "conn": metrics.connectivity_error(got.alpha, true),
+                "seconds": seconds,
+            }
+            rows.append(row)
+            print(
+                f"| {case.name} | {engine} | {row['sad']:.3f} | {row['mse']:.3f} | "
+                f"{row['grad']:.3f} | {row['conn']:.3f} | {seconds:.3f} |",
+                flush=True,
+            )
+    for engine in engines:
+        mine = [r for r in rows if r["engine"] == engine]
+        mean = {k: float(np.mean([r[k] for r in mine])) for k in ("sad", "mse", "grad", "conn")}
+        print(
+            f"| **mean** | {engine} | {mean['sad']:.3f} | {mean['mse']:.3f} | "
+            f"{mean['grad']:.3f} | {mean['conn']:.3f} | |"
+        )
+    return rows
+
+
+def synthetic_frame(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A plausible scene-linear plate / clean plate pair: textured HDR background, a soft
+    person-like subject with strands, 1 % noise."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    small = rng.random((height // 16 + 1, width // 16 + 1, 3)).astype(np.float32)
+    bg = ndimage.zoom(small, (16, 16, 1), order=1)[:height, :width] * 0.8 + 0.1
+    bg[: height // 10, : width // 10] *= 8.0  # a bright window
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    body = ((x - 0.5 * width) / (0.18 * width)) ** 2 + ((y - 0.75 * height) / (0.5 * height)) ** 2
+    head = ((x - 0.5 * width) / (0.07 * width)) ** 2 + ((y - 0.3 * height) / (0.12 * height)) ** 2
+    alpha = np.clip(1.5 - np.minimum(body, head), 0.0, 1.0)
+    strands = (np.sin(x * 0.9) > 0.95) & (head < 2.0) & (y < 0.3 * height)
+    alpha = np.maximum(alpha, strands * 0.6).astype(np.float32)
+    fg = np.stack([0.6 + 0 * x, 0.4 + 0 * x, 0.3 + 0 * x], -1).astype(np.float32)
+    a = alpha[..., None]
+    plate = a * fg + (1 - a) * bg
+    plate = plate * (1 + 0.01 * rng.standard_normal(plate.shape, dtype=np.float32))
+    clean = bg * (1 + 0.01 * rng.standard_normal(bg.shape, dtype=np.float32))
+    return plate.astype(np.float32), clean.astype(np.float32)
+
+
+def speed_child(size: str, frames: int, warmup: int, threads: int, engine: str) -> dict:
+    """Time one resolution in this process; returns the figures."""
+    import torch
+
+    torch.set_num_threads(threads)
+    import bgmatte
+
+    h, w = SIZES[size]
+    plate, clean = synthetic_frame(h, w)
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    times = []
+    for i in range(warmup + frames):
+        t0 = time.perf_counter()
+        got = bgmatte.matte(plate, clean, engine=engine)
+        _ = got.foreground
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "size": size,
+        "engine": engine,
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "frames": frames,
+        "threads": threads,
+        "peak_rss_gib": peak / 2**20,
+        "inputs_rss_gib": base_rss / 2**20,
+    }
+
+
+def speed(
+    sizes: Sequence[str], frames: int, warmup: int, threads: int, engines: Sequence[str]
+) -> list[dict]:
+    """Run :func:`speed_child` in a fresh process per (engine, size); prints a table."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    rows = []
+    print("| engine | size | median s/frame | min s/frame | peak RSS GiB | threads |")
+    print("|---|---|---:|---:|---:|---:|")
+    for engine in engines:
+        for size in sizes:
+            code = (
+                "import json,sys; from bgmatte.host_bridge.bench import speed_child; "
+                f"print(json.dumps(speed_child({size!r}, {frames}, {warmup}, {threads}, "
+                f"{engine!r})))"
+            )
+            out = subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+            )
+            if out.returncode != 0:
+                print(f"| {engine} | {size} | failed: {out.stderr.strip().splitlines()[-1]} |")
+                continue
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            print(
+                f"| {engine} | {size} | {row['median_s']:.3f} | {row['min_s']:.3f} | "
+                f"{row['peak_rss_gib']:.2f} | {threads} |",
+                flush=True,
+            )
+    return rows

@@ -1,0 +1,112 @@
+"""The network engine: the trained matting network (:mod:`bgmatte.plugin.model`) on a frame.
+
+The clean plate is first matched to the plate's exposure and white balance (as the classical
+engine does), so the unmix downstream uses the same clean plate the network saw. The frame
+is padded (edge replicate, identical in plate and clean plate, so the padding reads as
+background) to the multiple the base resolution needs, run through base network and refiner
+in float32 channels-last (this CPU has no bf16 matrix units; see the model card), and
+cropped back. The network's foreground is not used: the foreground comes from the linear
+unmix in :mod:`bgmatte.kernels`, so HDR values are exact.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bgmatte.plugin.drift import estimate_gain
+from bgmatte.plugin.engines import EngineResult
+from bgmatte.plugin.errors import BgmatteError
+from bgmatte.plugin.model.network import MattingNetwork, load_network
+
+SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "photo.safetensors"
+_models: dict[tuple[str, int], tuple[MattingNetwork, threading.Lock]] = {}
+_models_lock = threading.Lock()
+
+
+def weights_path(name: str) -> Path:
+    """The weights file a ``weights`` param names ('' = the shipped photo model)."""
+    if not name:
+        if not SHIPPED.is_file():
+            raise BgmatteError(
+                "param weights",
+                f"the shipped model {SHIPPED} is missing",
+                "reinstall bgmatte, pass --weights, or use --engine classical",
+            )
+        return SHIPPED
+    return Path(os.path.expanduser(name))
+
+
+def get_model(name: str) -> tuple[MattingNetwork, threading.Lock]:
+    """The loaded network for ``name`` and its lock (loaded once per file version)."""
+    path = weights_path(name)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    key = (str(path), stamp)
+    with _models_lock:
+        if key not in _models:
+            model = load_network(path).to(memory_format=torch.channels_last)
+            _models[key] = (model, threading.Lock())
+        return _models[key]
+
+
+def base_scale(value: str, width: int, height: int) -> float:
+    """'auto': a quarter up to 2K, an eighth beyond (BGMv2's settings for HD and 4K)."""
+    if value != "auto":
+        return float(value)
+    return 0.25 if max(width, height) <= 2048 else 0.125
+
+
+def _tensor(img: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))
+    t = t.permute(2, 0, 1)[None] if img.ndim == 3 else t[None, None]
+    return t.contiguous(memory_format=torch.channels_last)
+
+
+def run(
+    plate: np.ndarray,
+    clean_plate: np.ndarray,
+    segmentation: np.ndarray | None,
+    params: Mapping[str, Any],
+) -> EngineResult:
+    """Alpha and debug passes for one frame (H×W×3 / H×W float32, scene-linear)."""
+    model, lock = get_model(params["weights"])
+    gain = estimate_gain(plate, clean_plate) if params["match_exposure"] else np.ones(3)
+    clean = (clean_plate * gain.astype(np.float32)).astype(np.float32)
+    h, w = plate.shape[:2]
+    scale = base_scale(params["base_scale"], w, h)
+    multiple = 4 * round(1 / scale)
+    ph, pw = -h % multiple, -w % multiple
+    pad = (0, pw, 0, ph)
+    src = F.pad(_tensor(plate), pad, mode="replicate")
+    bgr = F.pad(_tensor(clean), pad, mode="replicate")
+    seg = None if segmentation is None else F.pad(_tensor(segmentation), pad, mode="replicate")
+    mode = params["refine_mode"]
+    pixels = int(params["refine_fraction"] * src.shape[2] * src.shape[3])
+    with lock, torch.inference_mode():
+        model.backbone_scale = scale
+        model.set_refine("sampling" if mode == "off" else mode, pixels if mode != "off" else 0)
+        pha, _, pha_sm, _, err_sm, _ = model(src, bgr, seg, alpha_only=True)
+    assert pha is not None and pha_sm is not None and err_sm is not None
+    full = src.shape[2:]
+    alpha = pha[0, 0, :h, :w].numpy()
+    coarse = F.interpolate(pha_sm, full, mode="bilinear", align_corners=False)[0, 0, :h, :w]
+    error = F.interpolate(err_sm, full, mode="bilinear", align_corners=False)[0, 0, :h, :w]
+    return EngineResult(
+        alpha=np.ascontiguousarray(alpha, dtype=np.float32),
+        clean_plate=clean,
+        difference=np.abs(plate - clean).astype(np.float32),
+        segmentation=(
+            segmentation.astype(np.float32) if segmentation is not None else coarse.numpy()
+        ),
+        error=np.ascontiguousarray(error.numpy(), dtype=np.float32),
+    )

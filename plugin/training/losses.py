@@ -1,0 +1,54 @@
+"""Training losses of the photo model, as BGMv2 (Lin et al. 2021, §3.3) defines them.
+
+- alpha: L1 + L1 of Sobel gradients, on the refined (full-resolution) and the coarse alpha;
+- foreground: L1 where the true alpha > 0, in network space (the transfer of
+  :mod:`bgmatte.plugin.model.encoding`, so errors in highlights are weighted like errors in
+  shadows instead of dominating);
+- error map: MSE between the predicted error and the true coarse alpha error, so the refiner
+  is sent where the base network is wrong.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+_SOBEL = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8.0
+
+
+def sobel(x: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) → (B, 2, H, W): horizontal and vertical Sobel responses."""
+    k = _SOBEL.to(x.device, x.dtype)
+    kernel = torch.stack([k, k.t()])[:, None]
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel)
+
+
+def alpha_loss(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """L1 + gradient L1."""
+    return F.l1_loss(pred, true) + F.l1_loss(sobel(pred), sobel(true))
+
+
+def foreground_loss(pred: torch.Tensor, true: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """L1 over pixels where the true alpha is above zero."""
+    mask = (alpha > 0).to(pred.dtype)
+    return (torch.abs(pred - true) * mask).sum() / (mask.sum() * 3 + 1.0)
+
+
+def matting_losses(out: tuple[torch.Tensor | None, ...], alpha: torch.Tensor,
+                   foreground_encoded: torch.Tensor) -> dict[str, torch.Tensor]:  # fmt: skip
+    """All terms for one batch. ``out`` is MattingNetwork.forward's tuple."""
+    pha, fgr, pha_sm, fgr_sm, err_sm, _ = out
+    assert pha is not None and fgr is not None and pha_sm is not None
+    assert fgr_sm is not None and err_sm is not None
+    size = pha_sm.shape[2:]
+    alpha_sm = F.interpolate(alpha, size, mode="area")
+    fg_sm = F.interpolate(foreground_encoded, size, mode="area")
+    terms = {
+        "alpha": alpha_loss(pha, alpha),
+        "alpha_coarse": alpha_loss(pha_sm, alpha_sm),
+        "foreground": foreground_loss(fgr, foreground_encoded, alpha),
+        "foreground_coarse": foreground_loss(fgr_sm, fg_sm, alpha_sm),
+        "error": F.mse_loss(err_sm, torch.abs(pha_sm.detach() - alpha_sm)),
+    }
+    terms["total"] = sum(terms.values(), torch.zeros((), device=alpha.device))
+    return terms

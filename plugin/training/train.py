@@ -1,0 +1,350 @@
+"""``bgmatte train``: the photo model's supervised training on composites (Sengupta et al.
+2020 §3; BGMv2 §3.3), resumable, deterministic, logged at every stage.
+
+Each step draws a batch of linear-light composites from
+:class:`bgmatte.plugin.training.data.CompositeSampler` (deterministic per step, so a resumed
+run sees the same data), runs the base network and the refiner (sampling mode, as BGMv2
+trains it) and applies :func:`bgmatte.plugin.training.losses.matting_losses`.
+
+Logged: loss curves and image grids of every stage (plate, clean plate, difference,
+segmentation, coarse alpha, error map, refined patches, refined alpha, ground truth,
+foreground, composite over a new background) to TensorBoard event files when TensorBoard is
+installed, to PNG files, and to a self-contained ``report.html``; optionally to Weights &
+Biases in offline mode. Checkpoints are written atomically every ``checkpoint_every`` steps;
+the final weights go to ``model.safetensors`` with the config and run facts as metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bgmatte.plugin.errors import BgmatteError
+from bgmatte.plugin.model import encoding
+from bgmatte.plugin.model.network import MattingNetwork, NetworkConfig, save_weights
+from bgmatte.plugin.training import png
+from bgmatte.plugin.training.losses import matting_losses
+from bgmatte.plugin.training.report import write_report
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "seed": 0,
+    "steps": 2000,
+    "batch": 8,
+    "size": 256,
+    "lr": 1e-3,
+    "warmup": 100,
+    "weight_decay": 1e-5,
+    "backbone_scale": 0.25,
+    "refine_sample_pixels": 4000,
+    "log_every": 25,
+    "image_every": 250,
+    "checkpoint_every": 250,
+    "val_batch": 16,
+    "threads": 2,
+    "workers": 0,
+    "device": "auto",
+}
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """The TOML config with defaults filled in: sections ``model``, ``train``, ``data``."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BgmatteError("--config", f"cannot read {path} ({exc})", "pass a TOML config") from exc
+    unknown = set(raw.get("train", {})) - set(TRAIN_DEFAULTS)
+    if unknown:
+        raise BgmatteError(
+            "--config", f"unknown train keys {sorted(unknown)}", f"use {sorted(TRAIN_DEFAULTS)}"
+        )
+    model = dict(raw.get("model", {}))
+    if "decoder_channels" in model:
+        model["decoder_channels"] = tuple(model["decoder_channels"])
+    return {
+        "model": model,
+        "train": {**TRAIN_DEFAULTS, **raw.get("train", {})},
+        "data": dict(raw.get("data", {})),
+    }
+
+
+class BatchSet(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
+    """Map-style dataset: item ``step`` is the whole batch of that step (deterministic)."""
+
+    def __init__(self, sampler: Any, batch: int, size: int, steps: int) -> None:
+        self.sampler, self.batch, self.size, self.steps = sampler, batch, size, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
+        got = self.sampler.sample(step, self.batch, self.size)
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in got.items()}
+
+
+def _sampler(cfg: dict[str, Any], seed: int) -> Any:
+    from bgmatte.plugin.training.data import CompositeSampler
+
+    bundle = cfg["data"].get("bundle")
+    return CompositeSampler(bundle, cfg["data"].get("augment"), seed=seed)
+
+
+def _lr(step: int, cfg: dict[str, Any]) -> float:
+    t = cfg["train"]
+    if step < t["warmup"]:
+        return float(t["lr"]) * (step + 1) / t["warmup"]
+    progress = (step - t["warmup"]) / max(1, t["steps"] - t["warmup"])
+    return float(t["lr"]) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def _forward(model: MattingNetwork, batch: dict[str, torch.Tensor]) -> tuple[Any, ...]:
+    return model(
+        batch["plate"],
+        batch["clean_plate"],
+        batch["segmentation"],
+        has_seg=batch["has_segmentation"],
+    )
+
+
+def stage_grid(batch: dict[str, torch.Tensor], out: tuple[Any, ...], n: int = 4) -> np.ndarray:
+    """Rows of samples, columns of stages, as display uint8."""
+    pha, fgr, pha_sm, _, err_sm, ref_sm = (
+        torch.zeros(0) if t is None else t.detach().float() for t in out
+    )
+    size = batch["alpha"].shape[2:]
+
+    def up(t: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+        return F.interpolate(t, size, mode=mode)
+
+    fg_lin = encoding.decode(fgr) if fgr.numel() else batch["plate"]
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    checker = (((yy // 16 + xx // 16) % 2) * 0.3 + 0.15).astype(np.float32)
+    new_bg = torch.from_numpy(np.stack([checker * 0.6, checker, checker * 0.7]))
+    rows = []
+    for i in range(min(n, batch["plate"].shape[0])):
+        a = pha[i, 0]
+        comp = a * fg_lin[i] + (1 - a) * new_bg
+        cells = [
+            batch["plate"][i].permute(1, 2, 0),
+            batch["clean_plate"][i].permute(1, 2, 0),
+            (batch["plate"][i] - batch["clean_plate"][i]).abs().permute(1, 2, 0) * 4,
+            batch["segmentation"][i, 0] * batch["has_segmentation"][i],
+            up(pha_sm)[i, 0],
+            up(err_sm)[i, 0],
+            up(ref_sm, "nearest")[i, 0],
+            a,
+            batch["alpha"][i, 0],
+            (fg_lin[i] * (batch["alpha"][i] > 0)).permute(1, 2, 0),
+            comp.permute(1, 2, 0),
+        ]
+        rows.append([png.to_display(c.numpy()) for c in cells])
+    return png.grid(rows)
+
+
+STAGES = (
+    "plate, clean plate, |difference|×4, segmentation, coarse alpha, error map, "
+    "refined patches, refined alpha, true alpha, foreground, composite"
+)
+
+
+def _metrics(out: tuple[Any, ...], batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    pha, alpha = out[0].float(), batch["alpha"]
+    return {
+        "sad_per_megapixel": float((pha - alpha).abs().sum() / alpha.numel() * 1e6 / 1000),
+        "mse_x1e3": float(((pha - alpha) ** 2).mean() * 1000),
+    }
+
+
+def train(
+    config_path: str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    steps: int | None = None,
+    device: str | None = None,
+    workers: int | None = None,
+    wandb: bool = False,
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+) -> Path:
+    """Run (or resume) training; returns the path of the final ``model.safetensors``."""
+    cfg = load_config(config_path)
+    t = cfg["train"]
+    if steps is not None:
+        t["steps"] = steps
+    if workers is not None:
+        t["workers"] = workers
+    dev = device or t["device"]
+    if dev == "auto":
+        dev = "cuda" if torch.cuda.is_available() else "cpu"
+    if dev == "cpu":
+        torch.set_num_threads(int(t["threads"]))
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(t["seed"])
+
+    config = NetworkConfig(**cfg["model"])
+    model = MattingNetwork(
+        config,
+        backbone_scale=t["backbone_scale"],
+        refine_mode="sampling",
+        refine_sample_pixels=t["refine_sample_pixels"],
+    ).to(dev)
+    model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
+    start, wall = 0, 0.0
+    curves: dict[str, dict[str, list[tuple[int, float]]]] = {"train": {}, "val": {}}
+    ckpt = out / "checkpoint.pt"
+    if resume and ckpt.is_file():
+        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, curves, wall = state["step"], state["curves"], state["wall_seconds"]
+
+    sampler = _sampler(cfg, t["seed"])
+    val = BatchSet(_sampler(cfg, t["seed"] + 10_000), t["val_batch"], t["size"], 1)[0]
+    val = {k: v.to(dev) for k, v in val.items()}
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(
+            BatchSet(sampler, t["batch"], t["size"], t["steps"]), range(start, t["steps"])
+        ),
+        batch_size=None,
+        shuffle=False,
+        num_workers=int(t["workers"]),
+        prefetch_factor=4 if t["workers"] else None,
+        persistent_workers=False,
+    )
+    writer = _tensorboard(out)
+    run = _wandb(out, cfg) if wandb else None
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.startswith("cuda"))
+    began = time.time() - wall
+    step = start
+    for step, batch in enumerate(loader, start=start):
+        batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, cfg)
+        model.train()
+        with autocast:
+            output = _forward(model, batch)
+            enc_fg = encoding.encode(batch["foreground"])
+            terms = matting_losses(
+                tuple(o.float() if o is not None else o for o in output), batch["alpha"], enc_fg
+            )
+        opt.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        done = step + 1
+        if done % t["log_every"] == 0 or done == t["steps"]:
+            scalars = {k: float(v) for k, v in terms.items()}
+            model.eval()
+            with torch.no_grad(), autocast:
+                vout = _forward(model, val)
+            scalars.update({f"val_{k}": v for k, v in _metrics(vout, val).items()})
+            scalars["lr"] = _lr(step, cfg)
+            for k, v in scalars.items():
+                curves["val" if k.startswith("val_") else "train"].setdefault(k, []).append(
+                    (done, v)
+                )
+                if writer is not None:
+                    writer.add_scalar(("val/" if k.startswith("val_") else "loss/") + k, v, done)
+            if run is not None:
+                run.log(scalars, step=done)
+            if progress:
+                progress(done, scalars)
+        if done % t["image_every"] == 0 or done == t["steps"]:
+            model.eval()
+            with torch.no_grad(), autocast:
+                vout = _forward(model, val)
+            img = stage_grid(
+                {k: v.float().cpu() for k, v in val.items()},
+                tuple(None if o is None else o.float().cpu() for o in vout),
+            )
+            png.write_png(out / "images" / f"stages_{done:06d}.png", img)
+            if writer is not None:
+                writer.add_image("stages", img, done, dataformats="HWC")
+        if done % t["checkpoint_every"] == 0 or done == t["steps"]:
+            _checkpoint(ckpt, model, opt, done, curves, time.time() - began)
+            _report(out, cfg, curves, time.time() - began, done, dev)
+    wall = time.time() - began
+    meta = {
+        "steps": str(t["steps"]),
+        "wall_seconds": f"{wall:.0f}",
+        "device": _device_name(dev),
+        "train_config": json.dumps(cfg, default=list),
+    }
+    weights = out / "model.safetensors"
+    save_weights(model.cpu(), weights, meta)
+    _report(out, cfg, curves, wall, step + 1, dev)
+    if writer is not None:
+        writer.close()
+    if run is not None:
+        run.finish()
+    return weights
+
+
+def _device_name(dev: str) -> str:
+    if dev.startswith("cuda"):
+        return torch.cuda.get_device_name()
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def _checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    step: int,
+    curves: dict[str, Any],
+    wall: float,
+) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "step": step,
+            "curves": curves,
+            "wall_seconds": wall,
+        },
+        tmp,
+    )
+    tmp.replace(path)
+
+
+def _report(
+    out: Path, cfg: dict[str, Any], curves: dict[str, Any], wall: float, step: int, dev: str
+) -> None:
+    train_c = curves["train"]
+    plots = {
+        "losses": {k: v for k, v in train_c.items() if k not in ("lr",)},
+        "validation": curves["val"],
+    }
+    images = sorted((out / "images").glob("stages_*.png"))
+    shown = [(f"{STAGES} — step {int(p.stem.split('_')[1])}", p) for p in images[-3:]]
+    summary = {"step": step, "wall_seconds": round(wall), "device": _device_name(dev)}
+    write_report(out / "report.html", f"bgmatte training: {out.name}", cfg, plots, shown, summary)
+
+
+def _tensorboard(out: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # TensorBoard is optional; the HTML report always exists
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def _wandb(out: Path, cfg: dict[str, Any]) -> Any:
+    try:
+        import wandb
+    except ImportError as exc:
+        raise BgmatteError("--wandb", "wandb is not installed", "pip install wandb") from exc
+    return wandb.init(project="bgmatte", dir=str(out), config=cfg, mode="offline")
