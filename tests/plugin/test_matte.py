@@ -76,7 +76,10 @@ def test_colorspace_converts_inputs_to_the_working_space(small_shot: DemoShot) -
     ("kwargs", "message"),
     [
         ({"threshold": 1000}, "param threshold: 1000 is outside 0.5..50; pass a value in range"),
-        ({"engine": "magic"}, "param engine: 'magic' is not one of classical, network; pick one of those"),
+        (
+            {"engine": "magic"},
+            "param engine: 'magic' is not one of classical, network; pick one of those",
+        ),
         (
             {"flavour": 1},
             "param flavour: is not a parameter of the node; see `bgmatte render --help`",
