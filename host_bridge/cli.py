@@ -90,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, help="override the config's step count")
     train.add_argument("--device", help="cpu or cuda (default: the config's)")
     train.add_argument("--workers", type=int, help="data-loading processes")
+    train.add_argument("--minutes", type=float, help="fit the run into this many minutes")
     train.add_argument("--wandb", action="store_true", help="also log to W&B, offline mode")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -172,6 +173,7 @@ def _train(args: argparse.Namespace) -> int:
             device=args.device,
             workers=args.workers,
             wandb=args.wandb,
+            minutes=args.minutes,
             progress=progress,
         )
     print(f"bgmatte: trained weights in {weights}; report in {Path(args.out) / 'report.html'}")

@@ -173,10 +173,16 @@ def train(
     steps: int | None = None,
     device: str | None = None,
     workers: int | None = None,
+    minutes: float | None = None,
     wandb: bool = False,
     progress: Callable[[int, dict[str, float]], None] | None = None,
 ) -> Path:
-    """Run (or resume) training; returns the path of the final ``model.safetensors``."""
+    """Run (or resume) training; returns the path of the final ``model.safetensors``.
+
+    ``minutes``: fit the run into a time budget: after 30 timed steps the step count (and so
+    the learning-rate schedule) is set from the measured speed. The steps actually run are
+    recorded in the weights' metadata; ``steps`` reproduces them exactly.
+    """
     cfg = load_config(config_path)
     t = cfg["train"]
     if steps is not None:
@@ -228,7 +234,16 @@ def train(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.startswith("cuda"))
     began = time.time() - wall
     step = start
+    timing_from = None
     for step, batch in enumerate(loader, start=start):
+        if minutes is not None and step == start + 10:
+            timing_from = time.time()
+        if minutes is not None and timing_from is not None and step == start + 40:
+            per_step = (time.time() - timing_from) / 30
+            left = minutes * 60 - (time.time() - began)
+            t["steps"] = min(t["steps"], step + max(1, int(left / per_step)))
+        if step >= t["steps"]:
+            break
         batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
         for group in opt.param_groups:
             group["lr"] = _lr(step, cfg)
