@@ -9,12 +9,14 @@ Inputs are in the network space of :mod:`.encoding`.
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from torch import nn
 
 from bgmatte.plugin.errors import BgmatteError
@@ -40,6 +42,7 @@ class NetworkConfig:
     # the network encodes them itself, after downscaling / on the refiner's crops only.
     transfer: str = "none"
     hidden: int = 32  # hidden feature channels handed from the base to the refiner
+    exact_crops: bool = True  # BGMv2's refiner crops to the bit; False: faster, equal ~1e-7
     downsample: str = "bilinear"  # BGMv2's; "area" averages linear light (our models)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -90,7 +93,9 @@ class MattingNetwork(nn.Module):
         self.aspp = ASPP(deep, (3, 6, 9), config.aspp_channels)
         dec = (config.aspp_channels, *config.decoder_channels[1:], 1 + 3 + 1 + config.hidden)
         self.decoder = Decoder(dec, (*skips, cin))
-        self.refiner = Refiner(refine_mode, refine_sample_pixels, refine_threshold, config.hidden)
+        self.refiner = Refiner(
+            refine_mode, refine_sample_pixels, refine_threshold, config.hidden, config.exact_crops
+        )
         self.backbone_scale = backbone_scale
 
     def set_refine(
@@ -210,20 +215,29 @@ def load_network(path: str | Path, **runtime: Any) -> MattingNetwork:
         else:
             loaded = torch.load(str(path), map_location="cpu", weights_only=True)
             state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else loaded
+            if not isinstance(state, dict) or not all(
+                isinstance(v, torch.Tensor) for v in state.values()
+            ):
+                raise ValueError("not a state dict of tensors")
             config = _bgmv2_config(state)
-    except (OSError, RuntimeError, ValueError, KeyError) as exc:
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError, EOFError,
+            pickle.UnpicklingError, SafetensorError) as exc:  # fmt: skip
         raise BgmatteError(
             "weights",
             f"cannot read {path} ({str(exc).splitlines()[0][:120]})",
             "pass a bgmatte .safetensors file or an official BGMv2 .pth checkpoint",
         ) from exc
     model = MattingNetwork(config, **runtime)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    misshapen = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or misshapen:
         raise BgmatteError(
             "weights",
-            f"{path} does not fit the {config.backbone} network "
-            f"({len(missing)} missing, {len(unexpected)} unexpected tensors)",
+            f"{path} does not fit the {config.backbone} network ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected, {len(misshapen)} misshapen tensors)",
             "pass weights saved by bgmatte or an official BGMv2 checkpoint",
         )
+    model.load_state_dict(state)
     return model.eval()

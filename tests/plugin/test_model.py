@@ -1,0 +1,204 @@
+"""The matting network on small tensors: weights in and out, errors, the refiner's patch
+crops against a plain global computation, the HDR transfer, and our own model variants."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bgmatte.plugin.errors import BgmatteError
+from bgmatte.plugin.model import encoding
+from bgmatte.plugin.model.network import (
+    MattingNetwork,
+    NetworkConfig,
+    load_network,
+    save_weights,
+)
+from bgmatte.plugin.model.refiner import crop_full, crop_upsampled
+
+SMALL = NetworkConfig("mobilenetv2", width=0.5, aspp_channels=32, decoder_channels=(32, 16, 16, 8),
+                      hidden=8)  # fmt: skip
+HDR = NetworkConfig("mobilenetv2", width=0.5, aspp_channels=128,
+                    decoder_channels=(128, 64, 48, 32), segmentation=True,
+                    clamp_foreground=False, transfer="asinh", downsample="area",
+                    hidden=16)  # fmt: skip
+
+
+def _model(config: NetworkConfig, **runtime: Any) -> MattingNetwork:
+    torch.manual_seed(0)
+    return MattingNetwork(config, **runtime).eval()
+
+
+def _pair(h: int = 64, w: int = 96, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    return scale * torch.rand(1, 3, h, w, generator=g), scale * torch.rand(1, 3, h, w, generator=g)
+
+
+# ------------------------------------------------------------------------------- weights
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    model = _model(SMALL, refine_mode="thresholding", refine_threshold=0.05)
+    path = tmp_path / "small.safetensors"
+    save_weights(model, path, {"note": "test"})
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    assert NetworkConfig.from_json(meta["config"]) == SMALL
+    assert meta["note"] == "test"
+    loaded = load_network(path, refine_mode="thresholding", refine_threshold=0.05)
+    assert loaded.config == SMALL and not loaded.training
+    src, bgr = _pair()
+    with torch.no_grad():
+        for a, b in zip(model(src, bgr), loaded(src, bgr), strict=True):
+            assert a is not None and b is not None
+            assert torch.equal(a, b)
+
+
+def test_load_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.safetensors"
+    msg = f"weights: file not found: {path}; check the --weights path"
+    with pytest.raises(BgmatteError, match=re.escape(msg)) as info:
+        load_network(path)
+    assert str(info.value) == msg
+
+
+def test_load_weights_that_do_not_fit(tmp_path: Path) -> None:
+    """Another config's tensors under this config's name: shapes differ, nothing missing."""
+    path = tmp_path / "wrong.safetensors"
+    save_weights(_model(SMALL), path)
+    other = tmp_path / "other.safetensors"
+    save_weights(_model(NetworkConfig("mobilenetv2", width=0.5, aspp_channels=32,
+                                      decoder_channels=(32, 16, 16, 8), hidden=8,
+                                      segmentation=True)), other)  # fmt: skip
+    # Swap the config in: the 8-channel first conv does not fit a 6-channel network.
+    from safetensors.torch import load_file, save_file
+
+    save_file(load_file(str(other)), str(path), metadata={"config": SMALL.to_json()})
+    with pytest.raises(BgmatteError) as info:
+        load_network(path)
+    assert str(info.value) == (
+        f"weights: {path} does not fit the mobilenetv2 network (0 missing, 0 unexpected, "
+        "2 misshapen tensors); pass weights saved by bgmatte or an official BGMv2 checkpoint"
+    )
+
+
+def test_load_drops_and_extras(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    state = {k: v.contiguous() for k, v in _model(SMALL).state_dict().items()}
+    del state["refiner.conv4.bias"]
+    state["extra.weight"] = torch.zeros(1)
+    path = tmp_path / "partial.safetensors"
+    save_file(state, str(path), metadata={"config": SMALL.to_json()})
+    with pytest.raises(BgmatteError, match=re.escape("(1 missing, 1 unexpected, 0 misshapen")):
+        load_network(path)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_load_garbage(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"garbage{suffix}"
+    path.write_bytes(b"\x00\xffthis is not a checkpoint\n" * 8)
+    with pytest.raises(BgmatteError) as info:
+        load_network(path)
+    text = str(info.value)
+    assert text.startswith(f"weights: cannot read {path} (")
+    assert text.endswith("); pass a bgmatte .safetensors file or an official BGMv2 .pth checkpoint")
+
+
+# ------------------------------------------------------------------------------- forward
+@pytest.mark.parametrize("mode", ["full", "sampling", "thresholding"])
+def test_alpha_only(mode: str) -> None:
+    model = _model(SMALL, refine_mode=mode, refine_sample_pixels=2000, refine_threshold=0.0)
+    src, bgr = _pair()
+    with torch.no_grad():
+        full = model(src, bgr)
+        alpha = model(src, bgr, alpha_only=True)
+    assert full[1] is not None and alpha[1] is None
+    assert full[0] is not None and alpha[0] is not None
+    assert torch.equal(full[0], alpha[0])
+    assert full[5] is not None and alpha[5] is not None
+    assert torch.equal(full[5], alpha[5])
+
+
+def test_hdr_variant_with_and_without_segmentation() -> None:
+    model = _model(HDR, refine_mode="sampling", refine_sample_pixels=4000)
+    src, bgr = _pair(128, 128, scale=50.0)
+    seg = torch.rand(1, 1, 128, 128, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        for s in (None, seg):
+            pha, fgr, *rest = model(src, bgr, s)
+            assert pha is not None and fgr is not None
+            assert pha.shape == (1, 1, 128, 128) and fgr.shape == (1, 3, 128, 128)
+            assert 0.0 <= pha.min() and pha.max() <= 1.0
+            for t in (pha, fgr, *rest):
+                assert t is not None and torch.isfinite(t).all()
+
+
+def test_full_mode_equals_every_patch_refined() -> None:
+    """ "full" (plain convolutions over the frame) and patches everywhere are one function,
+    also with the transfer applied inside the network."""
+    model = _model(HDR, refine_mode="full")
+    src, bgr = _pair(64, 96, scale=4.0)
+    with torch.no_grad():
+        full = model(src, bgr)
+        model.set_refine("thresholding", threshold=-1.0)
+        patches = model(src, bgr)
+    assert patches[5] is not None and bool(patches[5].all())
+    for a, b in zip(full[:2], patches[:2], strict=True):
+        assert a is not None and b is not None
+        assert (a - b).abs().max() < 1e-4
+
+
+# ------------------------------------------------------------------------------- refiner crops
+def _cells() -> tuple[torch.Tensor, ...]:
+    """Cells of a (2, ·, 40, 48) frame's 10×12 grid: all four corners of both images, the
+    edges, and a random interior sample."""
+    b = [0, 0, 1, 1, 0, 1, 0, 1]
+    y = [0, 9, 0, 9, 4, 0, 9, 5]
+    x = [0, 11, 11, 0, 0, 6, 5, 11]
+    g = torch.Generator().manual_seed(3)
+    b += torch.randint(0, 2, (12,), generator=g).tolist()
+    y += torch.randint(0, 10, (12,), generator=g).tolist()
+    x += torch.randint(0, 12, (12,), generator=g).tolist()
+    return torch.tensor(b), torch.tensor(y), torch.tensor(x)
+
+
+def _unfold_crops(x: torch.Tensor, idx: tuple[torch.Tensor, ...], size: int,
+                  pad: int) -> torch.Tensor:  # fmt: skip
+    """The plain global computation: zero-pad, cut every window, pick the cells."""
+    k = size + 2 * pad
+    win = F.pad(x, (pad,) * 4).unfold(2, k, size).unfold(3, k, size)  # (B, C, nh, nw, k, k)
+    return win[idx[0], :, idx[1], idx[2]]
+
+
+def test_crop_full_matches_unfold() -> None:
+    x = torch.randn(2, 5, 40, 48, generator=torch.Generator().manual_seed(4))
+    idx = _cells()
+    for pad in (0, 2, 6):
+        assert torch.equal(crop_full(x, idx, pad), _unfold_crops(x, idx, 4, pad))
+    assert crop_full(x, idx, 2).is_contiguous()
+
+
+@pytest.mark.parametrize("base", [(10, 12), (5, 6), (20, 24), (7, 9)])
+def test_crop_upsampled_matches_unfold(base: tuple[int, int]) -> None:
+    """Half resolution (20, 24) from coarser maps (×2, ×4, non-integer) and from a finer one
+    (the plates' downscale)."""
+    x = torch.randn(2, 7, *base, generator=torch.Generator().manual_seed(5))
+    half = (20, 24)
+    idx = _cells()
+    up = F.interpolate(x, half, mode="bilinear", align_corners=False)
+    assert torch.equal(crop_upsampled(x, idx, half), _unfold_crops(up, idx, 2, 3))
+
+
+# ------------------------------------------------------------------------------- transfer
+def test_encoding_round_trip() -> None:
+    x = torch.cat([torch.linspace(-0.1, 1.0, 1001), torch.logspace(0, 3, 301)])
+    assert torch.allclose(encoding.decode(encoding.encode(x)), x, rtol=1e-5, atol=1e-7)
+    assert encoding.encode(torch.tensor(1.0)).item() == pytest.approx(1.0, abs=1e-7)
+    assert encoding.encode(torch.tensor(0.0)).item() == 0.0
+    assert torch.all(torch.diff(encoding.encode(x[:1001])) > 0)

@@ -1,0 +1,136 @@
+"""Training composites (procedural only: tests never read shared/data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bgmatte.plugin.training import procedural
+from bgmatte.plugin.training.data import DEFAULT_AUGMENT, CompositeSampler
+
+SIZE = 64
+KEYS3 = ("plate", "clean_plate", "foreground", "background")
+KEYS1 = ("alpha", "segmentation")
+
+
+@pytest.fixture(scope="module")
+def batch() -> dict[str, np.ndarray]:
+    return CompositeSampler(None, seed=3).sample(step=7, batch=6, size=SIZE)
+
+
+def test_shapes_and_dtypes(batch: dict[str, np.ndarray]) -> None:
+    for k in KEYS3:
+        assert batch[k].shape == (6, 3, SIZE, SIZE) and batch[k].dtype == np.float32, k
+    for k in KEYS1:
+        assert batch[k].shape == (6, 1, SIZE, SIZE) and batch[k].dtype == np.float32, k
+    assert batch["has_segmentation"].shape == (6,)
+    assert set(np.unique(batch["has_segmentation"])) <= {0.0, 1.0}
+    for v in batch.values():
+        assert np.isfinite(v).all()
+    assert 0.0 <= batch["alpha"].min() and batch["alpha"].max() <= 1.0
+    assert (batch["segmentation"][batch["has_segmentation"] == 0] == 0).all()
+
+
+def test_deterministic_per_step() -> None:
+    a = CompositeSampler(None, seed=1).sample(5, 3, SIZE)
+    b = CompositeSampler(None, seed=1).sample(5, 3, SIZE)
+    c = CompositeSampler(None, seed=1).sample(6, 3, SIZE)
+    d = CompositeSampler(None, seed=2).sample(5, 3, SIZE)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert not np.array_equal(a["plate"], c["plate"])
+    assert not np.array_equal(a["plate"], d["plate"])
+    # a sample does not depend on the batch size
+    e = CompositeSampler(None, seed=1).sample(5, 2, SIZE)
+    np.testing.assert_array_equal(a["plate"][:2], e["plate"])
+
+
+def test_compositing_identity_without_noise() -> None:
+    b = CompositeSampler(None, augment={"noise": 0}, seed=4).sample(0, 6, SIZE)
+    a = b["alpha"]
+    recomposed = a * b["foreground"] + (1 - a) * b["background"]
+    np.testing.assert_allclose(b["plate"], recomposed, rtol=1e-6, atol=1e-5)
+    assert (b["foreground"] * (a == 0) == 0).all()  # foreground is 0 where alpha is 0
+
+
+def test_noise_only_on_captures(batch: dict[str, np.ndarray]) -> None:
+    a = batch["alpha"]
+    resid = batch["plate"] - (a * batch["foreground"] + (1 - a) * batch["background"])
+    assert 0.0005 < resid.std() < 0.2  # the plate carries sensor noise
+
+
+def test_values_above_one_survive() -> None:
+    b = CompositeSampler(None, seed=0).sample(0, 8, SIZE)
+    for k in ("plate", "clean_plate", "background"):
+        assert b[k].max() > 1.5, k
+
+
+def test_shadows_darken_background_only() -> None:
+    off = CompositeSampler(None, augment={"shadow": 0, "noise": 0}, seed=5).sample(2, 6, SIZE)
+    on = CompositeSampler(None, augment={"shadow": 1, "noise": 0}, seed=5).sample(2, 6, SIZE)
+    np.testing.assert_array_equal(on["alpha"], off["alpha"])
+    np.testing.assert_array_equal(on["foreground"], off["foreground"])
+    np.testing.assert_array_equal(on["clean_plate"], off["clean_plate"])
+    ratio = on["background"] / np.maximum(off["background"], 1e-12)
+    assert ratio.max() <= 1.0 + 1e-6 and ratio.min() >= 0.5 - 1e-6
+    assert (ratio < 0.95).any()  # some shadow was cast
+
+
+def test_clean_plate_is_background_without_misalignment() -> None:
+    aug = {"misalign": 0, "shadow": 0, "noise": 0}
+    b = CompositeSampler(None, augment=aug, seed=6).sample(1, 6, SIZE)
+    ratio = b["clean_plate"] / np.maximum(b["background"], 1e-12)
+    gain = np.median(ratio, axis=(2, 3), keepdims=True)
+    np.testing.assert_allclose(b["clean_plate"], gain * b["background"], rtol=1e-4, atol=1e-6)
+    lo, hi = 2**-0.35 * (1 - 0.06), 2**0.35 * (1 + 0.06)
+    assert (gain >= lo - 1e-4).all() and (gain <= hi + 1e-4).all()
+    still = CompositeSampler(None, augment={**aug, "exposure": 0, "white_balance": 0}, seed=6)
+    s = still.sample(1, 6, SIZE)
+    np.testing.assert_array_equal(s["clean_plate"], s["background"])
+
+
+def test_misalignment_moves_clean_plate() -> None:
+    aug = {"misalign": 1, "shadow": 0, "noise": 0, "exposure": 0, "white_balance": 0}
+    b = CompositeSampler(None, augment=aug, seed=6).sample(1, 6, SIZE)
+    assert not np.allclose(b["clean_plate"], b["background"])
+
+
+def test_empty_and_full_frames() -> None:
+    empty = CompositeSampler(None, augment={"empty": 1.0}).sample(0, 2, SIZE)
+    assert (empty["alpha"] == 0).all()
+    full = CompositeSampler(None, augment={"empty": 0.0, "full": 1.0}).sample(0, 2, SIZE)
+    assert (full["alpha"] == 1).all()
+
+
+def test_unknown_augment_key() -> None:
+    with pytest.raises(ValueError, match="unknown augment keys"):
+        CompositeSampler(None, augment={"nosie": 0})
+    assert all(isinstance(v, float) for v in DEFAULT_AUGMENT.values())
+
+
+def test_procedural_foreground_exact() -> None:
+    rng = np.random.default_rng(0)
+    fg, alpha = procedural.procedural_foreground(rng, SIZE, p_motion_blur=1.0)
+    assert fg.shape == (SIZE, SIZE, 3) and alpha.shape == (SIZE, SIZE)
+    assert fg.min() >= 0 and 0 <= alpha.min() and alpha.max() <= 1
+    assert (fg[alpha == 0] == 0).all()
+    bg = procedural.procedural_background(np.random.default_rng(1), SIZE)
+    assert bg.shape == (SIZE, SIZE, 3) and bg.dtype == np.float32 and bg.min() >= 0
+
+
+def test_strands_are_thin_and_antialiased() -> None:
+    prem, alpha = procedural.strands(
+        np.random.default_rng(0),
+        SIZE,
+        np.array([[10.0, 10.0]], np.float32),
+        np.array([0.3], np.float32),
+        (40, 40),
+        (0.3, 0.3),
+        np.ones(3, np.float32),
+        curl=0.0,
+    )
+    covered = alpha > 0.01
+    assert 0 < alpha.max() < 0.5  # sub-pixel strand: partial coverage only
+    assert covered.sum() < 40 * 4
+    colour = prem[covered] / alpha[covered, None]  # one strand: one colour everywhere
+    np.testing.assert_allclose(colour, np.broadcast_to(colour[:1], colour.shape), rtol=1e-4)
