@@ -16,9 +16,10 @@ export PYTHONPATH="$pkg" PYTHONSAFEPATH=1
 out="${OUT:-/tmp/out}"; mkdir -p "$out"
 cfg="$repo/.carry/photo_device.toml"
 sed "s#^bundle = .*#bundle = \"$repo/.carry/bundle.npz\"#" "$repo/configs/photo.toml" > "$cfg"
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-python3 -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())"
-python3 -m bgmatte train --config "$cfg" --out /tmp/run --device cuda --workers 14 \
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+[ -x scripts/gpu_check.sh ] && [ -n "${GPU_CHECK:-}" ] && { GPU_CHECK_PIP=0 timeout 120 scripts/gpu_check.sh 2>&1 | tail -n 8; }
+"${PYTHON:-python3}" -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())"
+"${PYTHON:-python3}" -m bgmatte train --config "$cfg" --out /tmp/run --device "${DEVICE:-cuda}" --workers "${WORKERS:-14}" \
     --minutes "$minutes" "$@" 2>&1 | tr '\r' '\n' | grep -v '^\s*$' | tail -n 40
 rc=${PIPESTATUS[0]}
 cp /tmp/run/model.safetensors /tmp/run/report.html "$out"/ 2>/dev/null

@@ -115,7 +115,9 @@ def _forward(model: MattingNetwork, batch: dict[str, torch.Tensor]) -> tuple[Any
     )
 
 
-def stage_grid(batch: dict[str, torch.Tensor], out: tuple[Any, ...], n: int = 4) -> np.ndarray:
+def stage_grid(
+    batch: dict[str, torch.Tensor], out: tuple[Any, ...], n: int = 4, tile: int = 192
+) -> np.ndarray:
     """Rows of samples, columns of stages, as display uint8."""
     pha, fgr, pha_sm, _, err_sm, ref_sm = (
         torch.zeros(0) if t is None else t.detach().float() for t in out
@@ -147,8 +149,17 @@ def stage_grid(batch: dict[str, torch.Tensor], out: tuple[Any, ...], n: int = 4)
             (fg_lin[i] * (batch["alpha"][i] > 0)).permute(1, 2, 0),
             comp.permute(1, 2, 0),
         ]
-        rows.append([png.to_display(c.numpy()) for c in cells])
+        rows.append([png.to_display(_thumb(c, tile)) for c in cells])
     return png.grid(rows)
+
+
+def _thumb(img: torch.Tensor, tile: int) -> np.ndarray:
+    """H×W or H×W×C → at most ``tile`` pixels high (area average), as numpy."""
+    x = img[None, None] if img.ndim == 2 else img.permute(2, 0, 1)[None]
+    if x.shape[2] > tile:
+        x = F.interpolate(x, size=(tile, tile * x.shape[3] // x.shape[2]), mode="area")
+    out = x[0, 0] if img.ndim == 2 else x[0].permute(1, 2, 0)
+    return out.numpy()
 
 
 STAGES = (
@@ -260,7 +271,7 @@ def train(
         opt.step()
         done = step + 1
         if done % t["log_every"] == 0 or done == t["steps"]:
-            scalars = {k: float(v) for k, v in terms.items()}
+            scalars = {k: float(v.detach()) for k, v in terms.items()}
             model.eval()
             with torch.no_grad(), autocast:
                 vout = _forward(model, val)
@@ -344,7 +355,7 @@ def _report(
         "validation": curves["val"],
     }
     images = sorted((out / "images").glob("stages_*.png"))
-    shown = [(f"{STAGES} — step {int(p.stem.split('_')[1])}", p) for p in images[-3:]]
+    shown = [(f"{STAGES} — step {int(p.stem.split('_')[1])}", p) for p in images[-2:]]
     summary = {"step": step, "wall_seconds": round(wall), "device": _device_name(dev)}
     write_report(out / "report.html", f"bgmatte training: {out.name}", cfg, plots, shown, summary)
 
