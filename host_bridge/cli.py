@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--device", help="cpu or cuda (default: the config's)")
     train.add_argument("--workers", type=int, help="data-loading processes")
     train.add_argument("--minutes", type=float, help="fit the run into this many minutes")
+    train.add_argument("--init", help="start from these weights (.safetensors)")
     train.add_argument("--wandb", action="store_true", help="also log to W&B, offline mode")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -174,6 +175,7 @@ def _train(args: argparse.Namespace) -> int:
             workers=args.workers,
             wandb=args.wandb,
             minutes=args.minutes,
+            init=args.init,
             progress=progress,
         )
     print(f"bgmatte: trained weights in {weights}; report in {Path(args.out) / 'report.html'}")
