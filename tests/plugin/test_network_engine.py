@@ -1,0 +1,95 @@
+"""The network engine through ``bgmatte.matte``, with a small random network saved by the test
+(the shipped model has its own test): padding, params, passes, the linear-light unmix."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import bgmatte
+from bgmatte.plugin.demo import DemoShot
+from bgmatte.plugin.model.network import MattingNetwork, NetworkConfig, save_weights
+
+TINY = NetworkConfig(
+    "mobilenetv2",
+    width=0.25,
+    aspp_channels=16,
+    decoder_channels=(16, 16, 16, 16),
+    segmentation=True,
+    clamp_foreground=False,
+    transfer="asinh",
+    downsample="area",
+    hidden=8,
+    exact_crops=False,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> str:
+    torch.manual_seed(0)
+    model = MattingNetwork(TINY).eval()
+    with torch.no_grad():  # a centred error map, so the refiner has patches to refine
+        model.decoder.conv4.bias[4] = 0.3
+    path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
+    save_weights(model, path)
+    return str(path)
+
+
+def test_odd_sizes_are_padded_and_cropped(small_shot: DemoShot, tiny_weights: str) -> None:
+    plate, clean = small_shot.plate[:117, :150], small_shot.clean_plate[:117, :150]
+    m = bgmatte.matte(plate, clean, engine="network", weights=tiny_weights)
+    assert m.alpha.shape == (117, 150) and m.error.shape == (117, 150)
+    assert m.segmentation.shape == (117, 150)
+    assert np.isfinite(m.alpha).all() and 0 <= m.alpha.min() and m.alpha.max() <= 1
+
+
+def test_foreground_reconstructs_the_plate(small_shot: DemoShot, tiny_weights: str) -> None:
+    m = bgmatte.matte(
+        small_shot.plate, small_shot.clean_plate, engine="network", weights=tiny_weights
+    )
+    a = m.alpha[..., None]
+    recon = a * m.foreground + (1 - a) * m.clean_plate
+    inside = m.alpha > 1e-3
+    rel = np.abs(recon - small_shot.plate)[inside] / np.maximum(
+        np.abs(small_shot.plate[inside]), 1e-3
+    )
+    assert inside.any() and rel.max() < 1e-4
+
+
+@pytest.mark.parametrize("mode", ["sampling", "full", "off"])
+def test_refine_modes_run(small_shot: DemoShot, tiny_weights: str, mode: str) -> None:
+    m = bgmatte.matte(
+        small_shot.plate,
+        small_shot.clean_plate,
+        engine="network",
+        weights=tiny_weights,
+        refine_mode=mode,
+        base_scale="0.25",
+    )
+    assert m.alpha.shape == small_shot.alpha.shape
+
+
+def test_refinement_changes_the_matte(small_shot: DemoShot, tiny_weights: str) -> None:
+    args = (small_shot.plate, small_shot.clean_plate)
+    off = bgmatte.matte(*args, engine="network", weights=tiny_weights, refine_mode="off")
+    on = bgmatte.matte(*args, engine="network", weights=tiny_weights, refine_fraction=0.5)
+    assert not np.array_equal(off.alpha, on.alpha)
+
+
+def test_segmentation_input_is_used(small_shot: DemoShot, tiny_weights: str) -> None:
+    args = (small_shot.plate, small_shot.clean_plate)
+    without = bgmatte.matte(*args, engine="network", weights=tiny_weights)
+    with_seg = bgmatte.matte(*args, small_shot.alpha, engine="network", weights=tiny_weights)
+    assert not np.array_equal(without.alpha, with_seg.alpha)
+    np.testing.assert_array_equal(with_seg.segmentation, small_shot.alpha)
+
+
+def test_missing_weights_are_named(small_shot: DemoShot, tmp_path: Path) -> None:
+    path = tmp_path / "nope.safetensors"
+    msg = f"weights: file not found: {path}; check the --weights path"
+    with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
+        bgmatte.matte(small_shot.plate, small_shot.clean_plate, engine="network", weights=str(path))

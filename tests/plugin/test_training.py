@@ -1,0 +1,83 @@
+"""``bgmatte train`` end to end on a tiny config: files written, resume, determinism."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from bgmatte.plugin.errors import BgmatteError
+from bgmatte.plugin.model.network import load_network
+from bgmatte.plugin.training.train import load_config, train
+
+CONFIG = """
+[model]
+backbone = "mobilenetv2"
+width = 0.25
+aspp_channels = 16
+decoder_channels = [16, 16, 16, 16]
+hidden = 8
+segmentation = true
+clamp_foreground = false
+transfer = "asinh"
+downsample = "area"
+exact_crops = false
+
+[train]
+seed = 3
+steps = 3
+batch = 2
+size = 64
+warmup = 1
+refine_sample_pixels = 256
+log_every = 1
+image_every = 3
+checkpoint_every = 3
+val_batch = 2
+threads = 1
+"""
+
+
+@pytest.fixture()
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+def test_a_run_writes_weights_logs_report_and_images(config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    weights = train(config, out)
+    assert weights == out / "model.safetensors"
+    model = load_network(weights)
+    assert model.config.width == 0.25 and model.config.hidden == 8
+    assert (out / "checkpoint.pt").is_file()
+    assert (out / "images" / "stages_000003.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (out / "report.html").read_text()
+    assert "<svg" in report and "data:image/png;base64," in report
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_same_seed_same_weights_and_resume_continues(config: Path, tmp_path: Path) -> None:
+    a = load_file(train(config, tmp_path / "a"))
+    b = load_file(train(config, tmp_path / "b"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    train(config, tmp_path / "a", resume=True, steps=4)
+    state = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 4
+
+
+def test_unknown_train_key_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[train]\nstepz = 3\n")
+    msg = (
+        "--config: unknown train keys ['stepz']; use ['backbone_scale', 'batch', "
+        "'checkpoint_every', 'device', 'image_every', 'log_every', 'lr', "
+        "'refine_sample_pixels', 'seed', 'size', 'steps', 'threads', 'val_batch', 'warmup', "
+        "'weight_decay', 'workers']"
+    )
+    with pytest.raises(BgmatteError, match=f"^{re.escape(msg)}$"):
+        load_config(path)
