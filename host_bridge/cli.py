@@ -1,4 +1,5 @@
-"""The command line: ``bgmatte render``, ``bgmatte demo``, ``bgmatte info``.
+"""The command line: ``bgmatte render``, ``bgmatte demo``, ``bgmatte info``,
+``bgmatte install-ofx``.
 
 Flags for node params are made from the node's one parameter table
 (:data:`bgmatte.plugin.params.PARAMS`), so the command line and every other host agree on
@@ -110,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="versions, device, OCIO config")
     info.add_argument("--colorspaces", action="store_true", help="list the OCIO colour spaces")
+
+    ofx = sub.add_parser("install-ofx", help="link the OpenFX bundle where compositors look")
+    ofx.add_argument(
+        "--dest", help="plug-in folder (default: first of $OFX_PLUGIN_PATH, else /usr/OFX/Plugins)"
+    )
+    ofx.add_argument("--copy", action="store_true", help="copy the bundle instead of linking it")
     return parser
 
 
@@ -235,6 +242,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         if args.command == "bench":
             return _bench(args)
+        if args.command == "install-ofx":
+            from bgmatte.host_bridge.install_ofx import install
+
+            for line in install(args.dest, copy=args.copy):
+                print(f"bgmatte: {line}")
+            return 0
         if args.command == "demo":
             from bgmatte.host_bridge.demo import run_demo
 

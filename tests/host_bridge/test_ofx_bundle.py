@@ -1,0 +1,670 @@
+"""The OpenFX bundle in two hosts: a small ctypes host of our own, and ofxhost-render.
+
+Our host (below) loads the built ``bgmatte.ofx`` into this process (so the plug-in reuses the
+running interpreter), serves the property, image-effect, parameter and message suites from
+Python, and drives describe, describe-in-context, create-instance and render on generated
+arrays. Outputs are compared with :func:`bgmatte.matte`. ``ofxhost-render``
+(../shared/tools/ofxhost, built on the OpenFX project's HostSupport library, not written by
+us) runs the bundle in a separate process, where the plug-in starts its own interpreter.
+
+Both skip visibly when the bundle was not built (BGMATTE_BUILD_OFX=OFF) or the tool is absent.
+"""
+
+from __future__ import annotations
+
+import ctypes as C
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import bgmatte
+from bgmatte.host_bridge import install_ofx
+from bgmatte.plugin.imageio import read_image, write_exr
+
+BUNDLE = install_ofx.bundle_path()
+pytestmark = pytest.mark.skipif(
+    BUNDLE is None,
+    reason="OpenFX bundle not built (BGMATTE_BUILD_OFX=OFF, or no C++ compiler): pip install -e .",
+)
+OFXHOST = Path(
+    os.environ.get("BGMATTE_OFXHOST")
+    or Path(__file__).resolve().parents[3] / "shared" / "tools" / "ofxhost" / "ofxhost-render"
+)
+PLUGIN_ID = "org.bgmatte.BackgroundMatte"
+H, W = 48, 64
+TOL = 1e-5
+
+# ---- the OpenFX C types our host needs ----------------------------------------------------
+P = C.c_void_p
+STAT = C.c_int
+FETCH = C.CFUNCTYPE(P, P, C.c_char_p, C.c_int)
+MAIN = C.CFUNCTYPE(STAT, C.c_char_p, P, P, P)
+
+
+class OfxHost(C.Structure):
+    _fields_ = (("host", P), ("fetchSuite", FETCH))
+
+
+class OfxPlugin(C.Structure):
+    _fields_ = (
+        ("pluginApi", C.c_char_p),
+        ("apiVersion", C.c_int),
+        ("pluginIdentifier", C.c_char_p),
+        ("versionMajor", C.c_uint),
+        ("versionMinor", C.c_uint),
+        ("setHost", C.CFUNCTYPE(None, C.POINTER(OfxHost))),
+        ("mainEntry", MAIN),
+    )
+
+
+def _suite(name: str, fields: list[tuple[str, Any]]) -> type[C.Structure]:
+    return type(name, (C.Structure,), {"_fields_": fields})
+
+
+def _fill(suite: type[C.Structure], *functions: Any) -> C.Structure:
+    """A suite struct whose members call ``functions`` (None: a null pointer)."""
+    members = []
+    for (_, ftype), fn in zip(suite._fields_, functions, strict=True):  # type: ignore[attr-defined]
+        members.append(None if fn is None else ftype(fn))
+    return suite(*members)
+
+
+_F = C.CFUNCTYPE
+PropSuite = _suite(
+    "PropSuite",
+    [
+        ("setPointer", _F(STAT, P, C.c_char_p, C.c_int, P)),
+        ("setString", _F(STAT, P, C.c_char_p, C.c_int, C.c_char_p)),
+        ("setDouble", _F(STAT, P, C.c_char_p, C.c_int, C.c_double)),
+        ("setInt", _F(STAT, P, C.c_char_p, C.c_int, C.c_int)),
+        ("setPointerN", _F(STAT, P, C.c_char_p, C.c_int, C.POINTER(P))),
+        ("setStringN", _F(STAT, P, C.c_char_p, C.c_int, C.POINTER(C.c_char_p))),
+        ("setDoubleN", _F(STAT, P, C.c_char_p, C.c_int, C.POINTER(C.c_double))),
+        ("setIntN", _F(STAT, P, C.c_char_p, C.c_int, C.POINTER(C.c_int))),
+        ("getPointer", _F(STAT, P, C.c_char_p, C.c_int, C.POINTER(P))),
+        ("getString", _F(STAT, P, C.c_char_p, C.c_int, C.POINTER(P))),
+        ("getDouble", _F(STAT, P, C.c_char_p, C.c_int, C.POINTER(C.c_double))),
+        ("getInt", _F(STAT, P, C.c_char_p, C.c_int, C.POINTER(C.c_int))),
+        ("getPointerN", _F(STAT, P, C.c_char_p, C.c_int, C.POINTER(P))),
+        ("getStringN", _F(STAT, P, C.c_char_p, C.c_int, C.POINTER(P))),
+        ("getDoubleN", _F(STAT, P, C.c_char_p, C.c_int, C.POINTER(C.c_double))),
+        ("getIntN", _F(STAT, P, C.c_char_p, C.c_int, C.POINTER(C.c_int))),
+        ("reset", _F(STAT, P, C.c_char_p)),
+        ("getDimension", _F(STAT, P, C.c_char_p, C.POINTER(C.c_int))),
+    ],
+)
+EffectSuite = _suite(
+    "EffectSuite",
+    [
+        ("getPropertySet", _F(STAT, P, C.POINTER(P))),
+        ("getParamSet", _F(STAT, P, C.POINTER(P))),
+        ("clipDefine", _F(STAT, P, C.c_char_p, C.POINTER(P))),
+        ("clipGetHandle", _F(STAT, P, C.c_char_p, C.POINTER(P), C.POINTER(P))),
+        ("clipGetPropertySet", _F(STAT, P, C.POINTER(P))),
+        ("clipGetImage", _F(STAT, P, C.c_double, P, C.POINTER(P))),
+        ("clipReleaseImage", _F(STAT, P)),
+        ("clipGetRegionOfDefinition", _F(STAT, P, C.c_double, C.POINTER(C.c_double))),
+        ("abort", _F(C.c_int, P)),
+        ("memAlloc", P),
+        ("memFree", P),
+        ("memLock", P),
+        ("memUnlock", P),
+    ],
+)
+# The variadic calls (paramGetValue*, message) are served with their x86-64 register layout.
+ParamSuite = _suite(
+    "ParamSuite",
+    [
+        ("paramDefine", _F(STAT, P, C.c_char_p, C.c_char_p, C.POINTER(P))),
+        ("paramGetHandle", _F(STAT, P, C.c_char_p, C.POINTER(P), C.POINTER(P))),
+        ("paramSetGetPropertySet", P),
+        ("paramGetPropertySet", P),
+        ("paramGetValue", _F(STAT, P, P)),
+        ("paramGetValueAtTime", _F(STAT, P, C.c_double, P)),
+        *((n, P) for n in ("deriv", "integral", "setValue", "setValueAtTime", "numKeys")),
+        *((n, P) for n in ("keyTime", "keyIndex", "delKey", "delAll", "copy", "editB", "editE")),
+    ],
+)
+MessageSuite = _suite(
+    "MessageSuite", [("message", _F(STAT, P, C.c_char_p, C.c_char_p, C.c_char_p, C.c_char_p))]
+)
+
+
+class Props:
+    """A property set: name -> list of values (bytes, int, float, or pointer ints)."""
+
+    def __init__(self, **values: Any) -> None:
+        self.values: dict[str, list[Any]] = {k: list(v) for k, v in values.items()}
+        self.keep: list[Any] = []  # buffers handed to the plug-in
+
+
+class Host:
+    """A minimal OpenFX host in Python: one plug-in, instances, images from arrays."""
+
+    def __init__(self, binary: Path) -> None:
+        self.objects: dict[int, Any] = {}
+        self.messages: list[str] = []
+        self.lock = threading.Lock()
+        self._build_suites()
+        self.lib = C.CDLL(str(binary))  # RTLD_LOCAL, as hosts do
+        self.lib.OfxGetNumberOfPlugins.restype = C.c_int
+        self.lib.OfxGetPlugin.restype = C.POINTER(OfxPlugin)
+        assert self.lib.OfxGetNumberOfPlugins() == 1
+        self.plugin = self.lib.OfxGetPlugin(0).contents
+        self.host_struct = OfxHost(self.new(Props()), self.fetch_cb)
+        self.plugin.setHost(C.byref(self.host_struct))
+
+    # -- handles
+    def new(self, obj: Any) -> int:
+        with self.lock:
+            h = 0x1000 + 16 * len(self.objects)
+            self.objects[h] = obj
+        return h
+
+    def props(self, h: int | None) -> Props:
+        return self.objects[int(h or 0)]
+
+    # -- suites
+    def _build_suites(self) -> None:
+        def get_props(h: Any, name: bytes) -> Props | None:
+            obj = self.objects.get(int(h or 0))
+            return obj if isinstance(obj, Props) else None
+
+        def setter(h: Any, name: bytes, i: int, v: Any) -> int:
+            p = get_props(h, name)
+            if p is None:
+                return 9
+            vals = p.values.setdefault(name.decode(), [])
+            while len(vals) <= i:
+                vals.append(None)
+            vals[i] = v
+            return 0
+
+        def setter_n(conv: Any) -> Any:
+            def f(h: Any, name: bytes, n: int, arr: Any) -> int:
+                p = get_props(h, name)
+                if p is None:
+                    return 9
+                p.values[name.decode()] = [conv(arr[i]) for i in range(n)]
+                return 0
+
+            return f
+
+        def getter(h: Any, name: bytes, i: int, out: Any) -> int:
+            p = get_props(h, name)
+            vals = None if p is None else p.values.get(name.decode())
+            if vals is None or i >= len(vals):
+                return 3
+            v = vals[i]
+            if isinstance(v, bytes):
+                buf = C.create_string_buffer(v)
+                p.keep.append(buf)  # type: ignore[union-attr]
+                out[0] = C.addressof(buf)
+            else:
+                out[0] = v
+            return 0
+
+        def getter_n(h: Any, name: bytes, n: int, out: Any) -> int:
+            p = get_props(h, name)
+            vals = None if p is None else p.values.get(name.decode())
+            if vals is None or len(vals) < n:
+                return 3
+            for i in range(n):
+                if isinstance(vals[i], bytes):
+                    buf = C.create_string_buffer(vals[i])
+                    p.keep.append(buf)  # type: ignore[union-attr]
+                    out[i] = C.addressof(buf)
+                else:
+                    out[i] = vals[i]
+            return 0
+
+        def dimension(h: Any, name: bytes, out: Any) -> int:
+            p = get_props(h, name)
+            out[0] = len(p.values.get(name.decode(), [])) if p else 0
+            return 0
+
+        self.prop_suite = _fill(
+            PropSuite,
+            setter,
+            setter,
+            setter,
+            setter,
+            setter_n(lambda v: v),
+            setter_n(lambda v: v),
+            setter_n(float),
+            setter_n(int),
+            getter,
+            getter,
+            getter,
+            getter,
+            getter_n,
+            getter_n,
+            getter_n,
+            getter_n,
+            lambda h, n: 0,
+            dimension,
+        )
+
+        def get_property_set(h: Any, out: Any) -> int:
+            out[0] = self.objects[int(h)]["props"]
+            return 0
+
+        def get_param_set(h: Any, out: Any) -> int:
+            out[0] = self.objects[int(h)]["params"]
+            return 0
+
+        def clip_define(h: Any, name: bytes, out: Any) -> int:
+            eff = self.objects[int(h)]
+            clip = self.new({"props": self.new(Props())})
+            eff["clips"][name.decode()] = clip
+            out[0] = self.objects[clip]["props"]
+            return 0
+
+        def clip_get_handle(h: Any, name: bytes, out: Any, props: Any) -> int:
+            clip = self.objects[int(h)]["clips"].get(name.decode())
+            if clip is None:
+                return 10
+            out[0] = clip
+            if props:
+                props[0] = self.objects[clip]["props"]
+            return 0
+
+        def clip_get_image(clip: Any, time: float, region: Any, out: Any) -> int:
+            c = self.objects[int(clip)]
+            if c.get("image") is None:
+                return 1
+            (x1, y1, x2, y2), arr = c["image"]
+            img = Props(
+                OfxImagePropData=[arr.ctypes.data],
+                OfxImagePropBounds=[x1, y1, x2, y2],
+                OfxImagePropRowBytes=[arr.strides[0]],
+                OfxImageEffectPropComponents=[
+                    b"OfxImageComponentRGBA" if arr.shape[2] == 4 else b"OfxImageComponentAlpha"
+                ],
+                OfxImageEffectPropPixelDepth=[b"OfxBitDepthFloat"],
+            )
+            img.keep.append(arr)
+            out[0] = self.new(img)
+            return 0
+
+        def clip_rod(clip: Any, time: float, out: Any) -> int:
+            c = self.objects[int(clip)]
+            if c.get("image") is None:
+                return 1
+            for i, v in enumerate(c["image"][0]):
+                out[i] = float(v)
+            return 0
+
+        self.effect_suite = _fill(
+            EffectSuite,
+            get_property_set,
+            get_param_set,
+            clip_define,
+            clip_get_handle,
+            lambda clip, out: 1,
+            clip_get_image,
+            lambda img: 0,
+            clip_rod,
+            lambda h: 0,
+            None,
+            None,
+            None,
+            None,
+        )
+
+        def param_define(ps: Any, ptype: bytes, name: bytes, out: Any) -> int:
+            params = self.objects[int(ps)]
+            p = Props(type=[ptype])
+            params[name.decode()] = self.new(p)
+            out[0] = params[name.decode()]
+            return 0
+
+        def param_get_handle(ps: Any, name: bytes, out: Any, props: Any) -> int:
+            h = self.objects[int(ps)].get(name.decode())
+            if h is None:
+                return 3
+            out[0] = h
+            if props:
+                props[0] = h
+            return 0
+
+        def param_value(h: Any, out: Any) -> int:
+            p = self.objects[int(h)]
+            kind, value = p.values["type"][0], p.values["value"][0]
+            if kind == b"OfxParamTypeDouble":
+                C.cast(out, C.POINTER(C.c_double))[0] = float(value)
+            elif kind == b"OfxParamTypeString":
+                buf = C.create_string_buffer(value)
+                p.keep.append(buf)
+                C.cast(out, C.POINTER(C.c_void_p))[0] = C.addressof(buf)
+            else:
+                C.cast(out, C.POINTER(C.c_int))[0] = int(value)
+            return 0
+
+        self.param_suite = _fill(
+            ParamSuite,
+            param_define,
+            param_get_handle,
+            None,
+            None,
+            param_value,
+            lambda h, t, out: param_value(h, out),
+            *([None] * 12),
+        )
+
+        def message(h: Any, mtype: bytes, mid: bytes, fmt: bytes, arg: bytes) -> int:
+            self.messages.append(arg.decode() if fmt == b"%s" else fmt.decode())
+            return 0
+
+        self.message_suite = _fill(MessageSuite, message)
+        suites = {
+            b"OfxPropertySuite": self.prop_suite,
+            b"OfxImageEffectSuite": self.effect_suite,
+            b"OfxParameterSuite": self.param_suite,
+            b"OfxMessageSuite": self.message_suite,
+        }
+
+        def fetch(host: Any, name: bytes, version: int) -> int | None:
+            s = suites.get(name)
+            return None if s is None or version != 1 else C.addressof(s)
+
+        self.fetch_cb = FETCH(fetch)
+
+    # -- actions
+    def action(self, name: str, handle: int | None, in_args: Props | None = None) -> int:
+        inh = self.new(in_args) if in_args is not None else None
+        outh = self.new(Props())
+        return int(self.plugin.mainEntry(name.encode(), handle, inh, outh))
+
+    def describe(self, context: str = "OfxImageEffectContextGeneral") -> dict[str, Any]:
+        assert self.action("OfxActionLoad", None) == 0, self.messages
+        desc = {"props": self.new(Props()), "params": self.new({}), "clips": {}}
+        h = self.new(desc)
+        assert self.action("OfxActionDescribe", h) == 0, self.messages
+        args = Props(OfxImageEffectPropContext=[context.encode()])
+        assert self.action("OfxImageEffectActionDescribeInContext", h, args) == 0, self.messages
+        return desc
+
+    def create(self, desc: dict[str, Any], **param_values: Any) -> int:
+        params: dict[str, int] = {}
+        for name, ph in self.objects[desc["params"]].items():
+            p = self.objects[ph]
+            value = p.values["OfxParamPropDefault"][0]
+            if name in param_values:
+                value = param_values[name]
+                if p.values["type"][0] == b"OfxParamTypeChoice" and isinstance(value, str):
+                    options = [o.decode() for o in p.values["OfxParamPropChoiceOption"]]
+                    value = options.index(value)
+            params[name] = self.new(Props(type=list(p.values["type"]), value=[value]))
+        clips = {
+            name: self.new({"props": self.new(Props(OfxImageClipPropConnected=[0]))})
+            for name in desc["clips"]
+        }
+        inst = {"props": self.new(Props()), "params": self.new(params), "clips": clips}
+        h = self.new(inst)
+        assert self.action("OfxActionCreateInstance", h) == 0, self.messages
+        return h
+
+    def connect(
+        self, inst: int, clip: str, top_down: np.ndarray | None, origin: tuple[int, int] = (0, 0)
+    ) -> None:
+        c = self.objects[self.objects[inst]["clips"][clip]]
+        if top_down is None:
+            c["image"] = None
+            self.props(c["props"]).values["OfxImageClipPropConnected"] = [0]
+            return
+        h, w = top_down.shape[:2]
+        arr = np.ascontiguousarray(top_down[::-1], np.float32)  # OpenFX rows are bottom-up
+        c["image"] = ((origin[0], origin[1], origin[0] + w, origin[1] + h), arr)
+        self.props(c["props"]).values["OfxImageClipPropConnected"] = [1]
+
+    def render(self, inst: int, window: tuple[int, int, int, int], scale: float = 1.0) -> int:
+        args = Props(
+            OfxPropTime=[1.0],
+            OfxImageEffectPropRenderWindow=list(window),
+            OfxImageEffectPropRenderScale=[scale, scale],
+            OfxImageEffectPropFieldToRender=[b"OfxImageFieldNone"],
+        )
+        return self.action("OfxImageEffectActionRender", inst, args)
+
+    def output(self, inst: int) -> np.ndarray:
+        c = self.objects[self.objects[inst]["clips"]["Output"]]
+        return np.ascontiguousarray(c["image"][1][::-1])  # back to top-down
+
+
+# ---- fixtures ------------------------------------------------------------------------------
+def _shot(h: int = H, w: int = W, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    clean = np.stack([0.2 + 0.4 * x / w, 0.3 + 0.3 * y / h, 0.25 + 0.1 * (x + y) / (w + h)], -1)
+    clean = (clean + 0.05 * rng.random((h, w, 3))).astype(np.float32)
+    a = np.clip((12.0 - np.hypot(x - w / 2, y - h / 2)) / 4.0, 0, 1)[..., None]
+    fg = np.array([3.0, 0.6, 0.1], np.float32)
+    plate = a * fg + (1 - a) * clean + rng.normal(0, 0.003, clean.shape)
+    return plate.astype(np.float32), clean
+
+
+def _rgba(rgb: np.ndarray) -> np.ndarray:
+    return np.concatenate([rgb, np.ones((*rgb.shape[:2], 1), np.float32)], -1)
+
+
+@pytest.fixture(scope="module")
+def host() -> Host:
+    assert BUNDLE is not None
+    return Host(install_ofx.binary_of(BUNDLE))
+
+
+@pytest.fixture(scope="module")
+def desc(host: Host) -> dict[str, Any]:
+    return host.describe()
+
+
+def _instance(
+    host: Host,
+    desc: dict[str, Any],
+    plate: np.ndarray,
+    clean: np.ndarray | None,
+    origin: tuple[int, int] = (0, 0),
+    **params: Any,
+) -> int:
+    inst = host.create(desc, **params)
+    host.connect(inst, "Source", _rgba(plate), origin)
+    host.connect(inst, "CleanPlate", None if clean is None else _rgba(clean), origin)
+    h, w = plate.shape[:2]
+    host.connect(inst, "Output", np.zeros((h, w, 4), np.float32), origin)
+    return inst
+
+
+# ---- our host ------------------------------------------------------------------------------
+def test_describe_lists_clips_and_params_from_the_table(host: Host, desc: dict[str, Any]) -> None:
+    from bgmatte.plugin.params import PARAMS
+
+    props = host.props(desc["props"]).values
+    assert host.plugin.pluginIdentifier.decode() == PLUGIN_ID
+    assert props["OfxImageEffectPluginPropGrouping"] == [b"Keyer"]
+    assert set(props["OfxImageEffectPropSupportedContexts"]) == {
+        b"OfxImageEffectContextGeneral",
+        b"OfxImageEffectContextFilter",
+    }
+    assert props["OfxImageEffectPropSupportsTiles"] == [1]
+    assert list(desc["clips"]) == ["Source", "CleanPlate", "Segmentation", "Background", "Output"]
+    optional = {
+        n: host.props(host.objects[c]["props"]).values.get("OfxImageClipPropOptional", [0])[0]
+        for n, c in desc["clips"].items()
+    }
+    assert optional == {
+        "Source": 0,
+        "CleanPlate": 0,
+        "Segmentation": 1,
+        "Background": 1,
+        "Output": 0,
+    }
+    defined = host.objects[desc["params"]]
+    assert list(defined) == [p.name for p in PARAMS]
+    for p in PARAMS:
+        values = host.props(defined[p.name]).values
+        assert values["OfxPropLabel"] == [p.label.encode()]
+        assert values["OfxParamPropHint"] == [p.hint.encode()]
+        if p.range is not None:
+            assert values["OfxParamPropMin"][0] == pytest.approx(p.range[0])
+            assert values["OfxParamPropMax"][0] == pytest.approx(p.range[1])
+        if p.choices is not None:
+            assert values["OfxParamPropChoiceOption"] == [c.encode() for c in p.choices]
+            assert values["OfxParamPropDefault"] == [p.choices.index(p.default)]
+
+
+def test_render_matches_bgmatte_matte(host: Host, desc: dict[str, Any]) -> None:
+    plate, clean = _shot()
+    inst = _instance(host, desc, plate, clean)
+    assert host.render(inst, (0, 0, W, H)) == 0, host.messages
+    ref = bgmatte.matte(plate, clean).rgba
+    assert np.abs(host.output(inst) - ref).max() <= TOL
+
+
+def test_params_reach_the_node(host: Host, desc: dict[str, Any]) -> None:
+    plate, clean = _shot(seed=3)
+    inst = _instance(host, desc, plate, clean, output="alpha", threshold=6.0, shift_tolerance=0)
+    assert host.render(inst, (0, 0, W, H)) == 0, host.messages
+    ref = bgmatte.matte(plate, clean, threshold=6.0, shift_tolerance=0).alpha
+    out = host.output(inst)
+    assert np.abs(out - ref[..., None]).max() <= TOL  # alpha in every channel
+
+
+def test_tiles_make_the_whole(host: Host, desc: dict[str, Any]) -> None:
+    plate, clean = _shot(seed=4)
+    inst = _instance(host, desc, plate, clean)
+    assert host.render(inst, (0, 0, W // 2, H)) == 0, host.messages
+    assert host.render(inst, (W // 2, 0, W, H)) == 0, host.messages
+    tiled = host.output(inst)
+    whole_inst = _instance(host, desc, plate, clean)
+    assert host.render(whole_inst, (0, 0, W, H)) == 0
+    assert np.array_equal(tiled, host.output(whole_inst))
+    assert np.abs(tiled - bgmatte.matte(plate, clean).rgba).max() <= TOL
+
+
+def test_bounds_off_the_origin_and_render_scale(host: Host, desc: dict[str, Any]) -> None:
+    plate, clean = _shot(seed=5)
+    inst = _instance(host, desc, plate, clean, origin=(10, -7))
+    assert host.render(inst, (10, -7, 10 + W, -7 + H)) == 0, host.messages
+    assert np.abs(host.output(inst) - bgmatte.matte(plate, clean).rgba).max() <= TOL
+    half_plate, half_clean = _shot(H // 2, W // 2, seed=5)  # what a host gives at scale 0.5
+    half = _instance(host, desc, half_plate, half_clean)
+    assert host.render(half, (0, 0, W // 2, H // 2), scale=0.5) == 0, host.messages
+    ref = bgmatte.matte(half_plate, half_clean).rgba
+    assert np.abs(host.output(half) - ref).max() <= TOL
+
+
+def test_optional_clips(host: Host, desc: dict[str, Any]) -> None:
+    plate, clean = _shot(seed=6)
+    background = np.full_like(plate, 0.25)
+    inst = _instance(host, desc, plate, clean, output="composite")
+    host.connect(inst, "Background", _rgba(background))
+    host.connect(inst, "Segmentation", None)  # disconnected optional clip
+    assert host.render(inst, (0, 0, W, H)) == 0, host.messages
+    ref = bgmatte.matte(plate, clean, background=background).composite
+    assert ref is not None
+    assert np.abs(host.output(inst)[..., :3] - ref[..., :3]).max() <= TOL
+
+
+def test_python_errors_become_error_status_and_message(host: Host, desc: dict[str, Any]) -> None:
+    plate, clean = _shot(seed=7)
+    plate[3, 4, 0] = np.nan
+    inst = _instance(host, desc, plate, clean)
+    host.messages.clear()
+    assert host.render(inst, (0, 0, W, H)) == 1  # kOfxStatFailed
+    assert host.messages and "plate: 1 pixel is NaN or Inf" in host.messages[-1]
+    missing = _instance(host, desc, *_shot(seed=8)[:1], None)
+    assert host.render(missing, (0, 0, W, H)) == 1
+    assert "clean_plate: is not connected" in host.messages[-1]
+
+
+def test_two_instances_on_two_threads(host: Host, desc: dict[str, Any]) -> None:
+    shots = [_shot(seed=10), _shot(seed=11)]
+    insts = [_instance(host, desc, p, c) for p, c in shots]
+    status: list[int] = [-1, -1]
+
+    def run(i: int) -> None:
+        status[i] = host.render(insts[i], (0, 0, W, H))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert status == [0, 0], host.messages
+    for inst, (plate, clean) in zip(insts, shots, strict=True):
+        assert np.abs(host.output(inst) - bgmatte.matte(plate, clean).rgba).max() <= TOL
+
+
+# ---- the independent host ------------------------------------------------------------------
+needs_ofxhost = pytest.mark.skipif(
+    not os.access(OFXHOST, os.X_OK) or shutil.which("ldd") is None,
+    reason=f"ofxhost-render not found at {OFXHOST}",
+)
+
+
+def _ofxhost(*args: str) -> subprocess.CompletedProcess[str]:
+    missing = subprocess.run(["ldd", str(OFXHOST)], capture_output=True, text=True).stdout
+    if "not found" in missing:
+        pytest.skip("ofxhost-render lacks its runtime libraries (libopenexr-3-1-30, libimath)")
+    assert BUNDLE is not None
+    env = {**os.environ, "BGMATTE_PYTHON": sys.executable}
+    return subprocess.run(
+        [str(OFXHOST), "--bundle-dir", str(BUNDLE.parent), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+@needs_ofxhost
+def test_ofxhost_lists_the_plugin() -> None:
+    run = _ofxhost("--list")
+    assert run.returncode == 0, run.stderr
+    assert PLUGIN_ID in run.stdout
+    for name in ("Source", "CleanPlate", "Segmentation (optional)", "Background (optional)"):
+        assert name in run.stdout
+    assert "threshold  type=Double  default=4" in run.stdout
+
+
+@needs_ofxhost
+@pytest.mark.parametrize("context", ["general", "filter"])
+def test_ofxhost_renders_like_bgmatte_matte(tmp_path: Path, context: str) -> None:
+    plate, clean = _shot(seed=12)
+    write_exr(str(tmp_path / "plate.exr"), [("", plate)], half=False)
+    write_exr(str(tmp_path / "clean.exr"), [("", clean)], half=False)
+    out = tmp_path / "out.exr"
+    run = _ofxhost(
+        "--plugin-id", PLUGIN_ID, "--context", context,
+        "--clip", f"Source={tmp_path / 'plate.exr'}",
+        "--clip", f"CleanPlate={tmp_path / 'clean.exr'}",
+        "--param", "threshold=5", "--frame", "1", "--out", str(out),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    got = read_image(str(out), "out")
+    ref = bgmatte.matte(plate, clean, threshold=5.0).rgba
+    assert np.abs(np.asarray(got.pixels)[..., :4] - ref).max() <= TOL
+
+
+@needs_ofxhost
+def test_ofxhost_reports_the_python_error(tmp_path: Path) -> None:
+    plate, clean = _shot(seed=13)
+    plate[0, 0, 1] = np.inf
+    write_exr(str(tmp_path / "plate.exr"), [("", plate)], half=False)
+    write_exr(str(tmp_path / "clean.exr"), [("", clean)], half=False)
+    run = _ofxhost(
+        "--plugin-id", PLUGIN_ID,
+        "--clip", f"Source={tmp_path / 'plate.exr'}",
+        "--clip", f"CleanPlate={tmp_path / 'clean.exr'}",
+        "--frame", "1", "--out", str(tmp_path / "out.exr"),
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "plugin said: bgmatte: plate: 1 pixel is NaN or Inf" in run.stderr
