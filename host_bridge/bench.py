@@ -1,4 +1,5 @@
-"""``bgmatte bench quality`` and ``bgmatte bench speed``: commands that print figures.
+"""``bgmatte bench quality``, ``bgmatte bench speed`` and ``bgmatte bench align``: commands
+that print figures.
 
 quality: per case and mean, SAD / MSE / gradient / connectivity errors (Rhemann et al. 2009,
 :mod:`bgmatte.plugin.metrics`) of each engine on case folders in the shared benchmark format
@@ -8,6 +9,11 @@ speed: the whole ``bgmatte.matte`` call (linear float32 arrays in, alpha and for
 out) on synthetic scene-linear HD and 4K frames; median seconds per frame over N frames
 after warm-up, torch threads set explicitly, and the peak resident memory of a child
 process per resolution (so one size's memory does not hide another's).
+
+align: N generated hand-held shots (:mod:`bgmatte.plugin.shake`, seeded) with a known
+camera shake; per shot the true shake, the alignment's median residual against the true
+homography over the visible background, and the matte SAD with the shake (align auto)
+against the same shot without shake (and with align off, for scale); then the mean.
 """
 
 from __future__ import annotations
@@ -168,4 +174,70 @@ def speed(
                 f"{row['peak_rss_gib']:.2f} | {threads} |",
                 flush=True,
             )
+    return rows
+
+
+def align_shots(
+    shots: int, height: int, width: int, max_shake: float, seed: int, engine: str
+) -> list[dict]:
+    """Run the alignment benchmark (see module docstring); prints a table, returns the rows."""
+    import warnings
+
+    import bgmatte
+    from bgmatte.plugin import metrics
+    from bgmatte.plugin.align import align
+    from bgmatte.plugin.shake import apply_homography, grid_points, make_shaken_shot
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    print(
+        "| shot | true shake px | status | inliers | residual median px | SAD shake (auto) | "
+        "SAD no shake | ratio | SAD shake (align off) | align s |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for i in range(shots):
+        shot = make_shaken_shot(height, width, float(rng.uniform(0.0, max_shake)), seed + i)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            t0 = time.perf_counter()
+            got = align(shot.plate, shot.clean_plate, "auto")
+            seconds = time.perf_counter() - t0
+            shaken = bgmatte.matte(shot.plate, shot.clean_plate, engine=engine, align="auto")
+        pts = grid_points(height, width, 4)
+        ix = pts.astype(int)
+        keep = (shot.alpha[ix[:, 1], ix[:, 0]] == 0) & got.valid[ix[:, 1], ix[:, 0]]
+        moved = apply_homography(got.homography, pts[keep]) - apply_homography(
+            shot.homography, pts[keep]
+        )
+        still = bgmatte.matte(shot.plate, shot.steady_clean_plate, engine=engine, align="off")
+        off = bgmatte.matte(shot.plate, shot.clean_plate, engine=engine, align="off")
+        row = {
+            "shot": i,
+            "shake_px": shot.shake_px,
+            "status": got.report.status,
+            "inliers": got.report.inliers,
+            "residual_px": float(np.median(np.linalg.norm(moved, axis=1))),
+            "sad_shake": metrics.sad(shaken.alpha, shot.alpha),
+            "sad_still": metrics.sad(still.alpha, shot.alpha),
+            "sad_off": metrics.sad(off.alpha, shot.alpha),
+            "seconds": seconds,
+            "warnings": [str(w.message) for w in caught],
+        }
+        row["ratio"] = row["sad_shake"] / row["sad_still"]
+        rows.append(row)
+        print(
+            f"| {i} | {row['shake_px']:.2f} | {row['status']} | {row['inliers']} | "
+            f"{row['residual_px']:.3f} | {row['sad_shake']:.3f} | {row['sad_still']:.3f} | "
+            f"{row['ratio']:.3f} | {row['sad_off']:.3f} | {seconds:.2f} |",
+            flush=True,
+        )
+        for message in row["warnings"]:
+            print(f"  warning: {message}")
+    keys = ("shake_px", "residual_px", "sad_shake", "sad_still", "ratio", "sad_off", "seconds")
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    print(
+        f"| **mean** | {mean['shake_px']:.2f} | | | {mean['residual_px']:.3f} | "
+        f"{mean['sad_shake']:.3f} | {mean['sad_still']:.3f} | {mean['ratio']:.3f} | "
+        f"{mean['sad_off']:.3f} | {mean['seconds']:.2f} |"
+    )
     return rows

@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--wandb", action="store_true", help="also log to W&B, offline mode")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    bench = sub.add_parser("bench", help="print quality or speed figures")
+    bench = sub.add_parser("bench", help="print quality, speed or alignment figures")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     qual = bench_sub.add_parser("quality", help="SAD/MSE/Grad/Conn per case and mean")
     qual.add_argument("cases", nargs="+", help="case folders or folders of cases")
@@ -108,6 +108,13 @@ def _parser() -> argparse.ArgumentParser:
     spd.add_argument("--warmup", type=int, default=3, help="untimed frames first")
     spd.add_argument("--threads", type=int, default=2, help="torch / BLAS threads")
     spd.add_argument("--engines", default="network", help="comma-separated")
+    aln = bench_sub.add_parser("align", help="alignment residual and SAD on shaken shots")
+    aln.add_argument("--shots", type=int, default=8, help="generated shots")
+    aln.add_argument("--size", default="360x640", help="HEIGHTxWIDTH of each shot")
+    aln.add_argument("--max-shake", type=float, default=10.0, help="largest shake, px")
+    aln.add_argument("--seed", type=int, default=0, help="seed of the shots")
+    aln.add_argument("--engine", default="classical", help="engine for the SAD figures")
+    aln.add_argument("--json", help="also write the rows as JSON here")
 
     info = sub.add_parser("info", help="versions, device, OCIO config")
     info.add_argument("--colorspaces", action="store_true", help="list the OCIO colour spaces")
@@ -196,6 +203,9 @@ def _bench(args: argparse.Namespace) -> int:
 
     if args.bench == "quality":
         rows = bench.quality(args.cases, args.engines.split(","), {})
+    elif args.bench == "align":
+        height, width = (int(v) for v in args.size.lower().split("x"))
+        rows = bench.align_shots(args.shots, height, width, args.max_shake, args.seed, args.engine)
     else:
         rows = bench.speed(
             args.sizes.split(","), args.frames, args.warmup, args.threads, args.engines.split(",")

@@ -20,3 +20,10 @@ class BgmatteError(Exception):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{input_name}: {problem}; {fix}")
+
+
+class AlignmentWarning(UserWarning):
+    """The clean plate could not be aligned to the plate and is used unaligned.
+
+    The message says what went wrong (too few matches, a large residual) and what to do.
+    """

@@ -141,6 +141,16 @@ PARAMS: tuple[Param, ...] = (
         True,
     ),
     Param(
+        "align",
+        "Align",
+        "Align the clean plate to each frame (hand-held camera): 'auto' warps it only when "
+        "the camera moved (a locked-off shot is left untouched), 'homography' always warps, "
+        "'off' never. Warns when alignment fails and then uses the clean plate unaligned.",
+        "choice",
+        "auto",
+        choices=("off", "auto", "homography"),
+    ),
+    Param(
         "threshold",
         "Threshold",
         "Difference, in multiples of the measured sensor noise, below which a pixel is background.",

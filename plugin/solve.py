@@ -14,6 +14,7 @@ import numpy as np
 
 from bgmatte import kernels
 from bgmatte.plugin import validate
+from bgmatte.plugin.align import align
 from bgmatte.plugin.engines import get_engine
 
 
@@ -69,7 +70,9 @@ def solve(
     params: Mapping[str, Any],
     device: str = "cpu",
 ) -> Matte:
-    """Check the inputs, run the engine, unmix the foreground. Inputs in the working space."""
+    """Check the inputs, align the clean plate, run the engine, unmix the foreground.
+
+    Inputs in the working space."""
     policy = params["nan"]
     p = validate.finite(validate.as_rgb(plate, "plate"), "plate", policy)
     c = validate.as_rgb(clean_plate, "clean_plate")
@@ -86,6 +89,9 @@ def solve(
         validate.same_size(bg, p, "background")
         bg = validate.finite(bg, "background", policy)
 
+    # Hand-held: the clean plate is aligned to this frame before the engine, so both engines
+    # (and their exposure match) see aligned pixels.
+    c = align(p, c, params["align"]).clean_plate
     result = get_engine(params["engine"])(p, c, seg, params)
     k = kernels.for_device(device)
     if k is kernels.numpy_kernels:

@@ -1,0 +1,124 @@
+"""Clean-plate alignment for hand-held shots, on generated shots with a known camera shake."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import bgmatte
+from bgmatte.plugin import metrics
+from bgmatte.plugin.align import align, warning_message
+from bgmatte.plugin.errors import AlignmentWarning, BgmatteError
+from bgmatte.plugin.params import PARAMS_BY_NAME, resolve_params
+from bgmatte.plugin.shake import ShakenShot, apply_homography, grid_points, make_shaken_shot
+
+H, W = 240, 320
+
+
+def geometric_residual(shot: ShakenShot, homography: np.ndarray, valid: np.ndarray) -> float:
+    """Median distance between the estimated and true maps over a 4 px grid of the visible
+    background (alpha = 0, inside the warped area), px."""
+    pts = grid_points(H, W, 4)
+    ix = pts.astype(int)
+    keep = (shot.alpha[ix[:, 1], ix[:, 0]] == 0) & valid[ix[:, 1], ix[:, 0]]
+    moved = apply_homography(homography, pts[keep]) - apply_homography(shot.homography, pts[keep])
+    return float(np.median(np.linalg.norm(moved, axis=1)))
+
+
+@pytest.fixture(scope="module")
+def big_shake() -> ShakenShot:
+    return make_shaken_shot(H, W, shake_px=10.0, seed=14)
+
+
+@pytest.mark.parametrize(("shake", "seed"), [(2.0, 11), (6.0, 12)])
+def test_residual_on_generated_shake(shake: float, seed: int) -> None:
+    shot = make_shaken_shot(H, W, shake_px=shake, seed=seed)
+    got = align(shot.plate, shot.clean_plate, "auto")
+    assert got.report.status == "aligned"
+    assert got.report.inliers >= 50
+    assert geometric_residual(shot, got.homography, got.valid) <= 0.25
+    assert got.report.motion_px == pytest.approx(shake, abs=0.3)
+
+
+def test_residual_on_ten_px_shake(big_shake: ShakenShot) -> None:
+    got = align(big_shake.plate, big_shake.clean_plate, "homography")
+    assert big_shake.shake_px == pytest.approx(10.0)
+    assert geometric_residual(big_shake, got.homography, got.valid) <= 0.25
+    # The warped clean plate matches the true background on the visible background.
+    bg = (big_shake.alpha == 0) & got.valid
+    err = np.abs(got.clean_plate - big_shake.steady_clean_plate)[bg].mean()
+    unaligned = np.abs(big_shake.clean_plate - big_shake.steady_clean_plate)[bg].mean()
+    assert err < 0.5 * unaligned
+
+
+def test_locked_off_shot_is_exact_identity() -> None:
+    shot = make_shaken_shot(H, W, shake_px=0.0, seed=15)
+    got = align(shot.plate, shot.steady_clean_plate, "auto")
+    assert got.report.status == "identity"
+    assert got.clean_plate is shot.steady_clean_plate
+    assert np.array_equal(got.homography, np.eye(3))
+    assert got.valid.all()
+    auto = bgmatte.matte(shot.plate, shot.steady_clean_plate, engine="classical")
+    off = bgmatte.matte(shot.plate, shot.steady_clean_plate, engine="classical", align="off")
+    assert np.array_equal(auto.alpha, off.alpha)
+    assert np.array_equal(auto.clean_plate, off.clean_plate)
+
+
+def test_matte_with_shake_close_to_matte_without(big_shake: ShakenShot) -> None:
+    shaken = bgmatte.matte(big_shake.plate, big_shake.clean_plate, engine="classical")
+    still = bgmatte.matte(big_shake.plate, big_shake.steady_clean_plate, engine="classical")
+    unaligned = bgmatte.matte(
+        big_shake.plate, big_shake.clean_plate, engine="classical", align="off"
+    )
+    sad_shaken = metrics.sad(shaken.alpha, big_shake.alpha)
+    sad_still = metrics.sad(still.alpha, big_shake.alpha)
+    assert sad_shaken <= 1.15 * sad_still
+    assert metrics.sad(unaligned.alpha, big_shake.alpha) > 2.0 * sad_still  # it mattered
+
+
+def test_hdr_values_survive_the_warp(big_shake: ShakenShot) -> None:
+    got = align(big_shake.plate, big_shake.clean_plate, "homography")
+    assert got.clean_plate.dtype == np.float32
+    assert big_shake.clean_plate.max() > 4.0
+    assert got.clean_plate.max() > 0.9 * big_shake.clean_plate.max()
+    bright = (big_shake.steady_clean_plate.max(axis=-1) > 2.0) & got.valid
+    assert bright.sum() > 20
+    ratio = got.clean_plate[bright] / big_shake.steady_clean_plate[bright]
+    assert np.median(np.abs(ratio - 1.0)) < 0.05
+
+
+def test_off_mode_never_warps(big_shake: ShakenShot) -> None:
+    got = align(big_shake.plate, big_shake.clean_plate, "off")
+    assert got.clean_plate is big_shake.clean_plate
+    assert got.report.status == "off"
+
+
+def test_featureless_clean_plate_warns_and_falls_back() -> None:
+    rng = np.random.default_rng(0)
+    flat = np.full((H, W, 3), 0.4, np.float32)
+    plate = flat * (1 + 0.01 * rng.standard_normal(flat.shape, dtype=np.float32))
+    clean = flat * (1 + 0.01 * rng.standard_normal(flat.shape, dtype=np.float32))
+    message = warning_message("only 0 features found (need 20)")
+    assert message == (
+        "clean_plate: cannot align it to the plate: only 0 features found (need 20); using it "
+        "unaligned, so background may key as subject where the camera moved; fix: frame the "
+        "clean plate on the same textured background as the plate, or set align to off for a "
+        "locked-off camera"
+    )
+    with pytest.warns(AlignmentWarning, match=f"^{re.escape(message)}$"):
+        got = align(plate, clean, "homography")
+    assert got.clean_plate is clean
+    assert got.report.status == "failed"
+    with pytest.warns(AlignmentWarning, match=f"^{re.escape(message)}$"):
+        result = bgmatte.matte(plate, clean, engine="classical")
+    assert np.array_equal(result.clean_plate.shape, clean.shape)
+
+
+def test_align_param_in_the_table() -> None:
+    param = PARAMS_BY_NAME["align"]
+    assert param.default == "auto"
+    assert param.choices == ("off", "auto", "homography")
+    with pytest.raises(BgmatteError, match="param align: 'on' is not one of off, auto, homography"):
+        resolve_params({"align": "on"})
