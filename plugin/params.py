@@ -191,6 +191,16 @@ PARAMS: tuple[Param, ...] = (
         "",
     ),
     Param(
+        "prior",
+        "Derived segmentation",
+        "Without a segmentation input, the network engine takes its soft segmentation prior "
+        "from the classical difference matte ('classical', better edges and holes, slower) or "
+        "goes without ('none', fastest).",
+        "choice",
+        "classical",
+        choices=("classical", "none"),
+    ),
+    Param(
         "base_scale",
         "Base scale",
         "Resolution of the network's base pass relative to the frame; 'auto' = 1/4 up to "

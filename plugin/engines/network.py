@@ -1,7 +1,10 @@
 """The network engine: the trained matting network (:mod:`bgmatte.plugin.model`) on a frame.
 
-The clean plate is first matched to the plate's exposure and white balance (as the classical
-engine does), so the unmix downstream uses the same clean plate the network saw. The frame
+Without a segmentation input, the soft segmentation prior the network takes (as the paper's
+model takes a precomputed soft segmentation) is derived from the classical difference matte
+(param ``prior``; 'none' skips it for speed). The clean plate is matched to the plate's
+exposure and white balance (as the classical engine does), so the unmix downstream uses the
+same clean plate the network saw. The frame
 is padded (edge replicate, identical in plate and clean plate, so the padding reads as
 background) to the multiple the base resolution needs, run through base network and refiner
 in float32 channels-last (this CPU has no bf16 matrix units; see the model card), and
@@ -22,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from bgmatte.plugin.drift import estimate_gain
-from bgmatte.plugin.engines import EngineResult
+from bgmatte.plugin.engines import EngineResult, classical
 from bgmatte.plugin.errors import BgmatteError
 from bgmatte.plugin.model.network import MattingNetwork, load_network
 
@@ -80,8 +83,16 @@ def run(
 ) -> EngineResult:
     """Alpha and debug passes for one frame (H×W×3 / H×W float32, scene-linear)."""
     model, lock = get_model(params["weights"])
-    gain = estimate_gain(plate, clean_plate) if params["match_exposure"] else np.ones(3)
-    clean = (clean_plate * gain.astype(np.float32)).astype(np.float32)
+    derived = None
+    if segmentation is None and params["prior"] == "classical" and model.config.segmentation:
+        # The paper's soft segmentation prior, derived here from the difference matte.
+        derived = classical.run(plate, clean_plate, None, params)
+        segmentation = derived.alpha
+    if derived is not None:
+        clean = derived.clean_plate
+    else:
+        gain = estimate_gain(plate, clean_plate) if params["match_exposure"] else np.ones(3)
+        clean = (clean_plate * gain.astype(np.float32)).astype(np.float32)
     h, w = plate.shape[:2]
     scale = base_scale(params["base_scale"], w, h)
     multiple = 4 * round(1 / scale)
