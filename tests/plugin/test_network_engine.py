@@ -93,3 +93,13 @@ def test_missing_weights_are_named(small_shot: DemoShot, tmp_path: Path) -> None
     msg = f"weights: file not found: {path}; check the --weights path"
     with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
         bgmatte.matte(small_shot.plate, small_shot.clean_plate, engine="network", weights=str(path))
+
+
+def test_derived_prior_is_the_classical_matte(small_shot: DemoShot, tiny_weights: str) -> None:
+    args = (small_shot.plate, small_shot.clean_plate)
+    derived = bgmatte.matte(*args, engine="network", weights=tiny_weights)
+    classical = bgmatte.matte(*args, engine="classical")
+    np.testing.assert_array_equal(derived.segmentation, classical.alpha)
+    bare = bgmatte.matte(*args, engine="network", weights=tiny_weights, prior="none")
+    assert not np.array_equal(bare.alpha, derived.alpha)
+    assert not np.array_equal(bare.segmentation, classical.alpha)
