@@ -102,6 +102,14 @@ def _parser() -> argparse.ArgumentParser:
     qual.add_argument("cases", nargs="+", help="case folders or folders of cases")
     qual.add_argument("--engines", default="network,classical", help="comma-separated")
     qual.add_argument("--json", help="also write the rows as JSON here")
+    qual.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="PARAM=VALUE",
+        help="a node parameter for every engine (repeatable), e.g. --set prior=none",
+    )
     spd = bench_sub.add_parser("speed", help="seconds per HD / 4K frame and peak memory")
     spd.add_argument("--sizes", default="HD,4K", help="comma-separated: HD, 4K")
     spd.add_argument("--frames", type=int, default=20, help="timed frames (median)")
@@ -202,7 +210,8 @@ def _bench(args: argparse.Namespace) -> int:
     from bgmatte.host_bridge import bench
 
     if args.bench == "quality":
-        rows = bench.quality(args.cases, args.engines.split(","), {})
+        extra = dict(item.split("=", 1) for item in args.settings)
+        rows = bench.quality(args.cases, args.engines.split(","), extra)
     elif args.bench == "align":
         height, width = (int(v) for v in args.size.lower().split("x"))
         rows = bench.align_shots(args.shots, height, width, args.max_shake, args.seed, args.engine)
