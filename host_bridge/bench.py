@@ -116,7 +116,9 @@ def synthetic_frame(height: int, width: int, seed: int = 0) -> tuple[np.ndarray,
     return plate.astype(np.float32), clean.astype(np.float32)
 
 
-def speed_child(size: str, frames: int, warmup: int, threads: int, engine: str) -> dict:
+def speed_child(
+    size: str, frames: int, warmup: int, threads: int, engine: str, extra: dict | None = None
+) -> dict:
     """Time one resolution in this process; returns the figures."""
     import torch
 
@@ -129,7 +131,7 @@ def speed_child(size: str, frames: int, warmup: int, threads: int, engine: str) 
     times = []
     for i in range(warmup + frames):
         t0 = time.perf_counter()
-        got = bgmatte.matte(plate, clean, engine=engine)
+        got = bgmatte.matte(plate, clean, engine=engine, **(extra or {}))
         _ = got.foreground
         if i >= warmup:
             times.append(time.perf_counter() - t0)
@@ -147,7 +149,12 @@ def speed_child(size: str, frames: int, warmup: int, threads: int, engine: str) 
 
 
 def speed(
-    sizes: Sequence[str], frames: int, warmup: int, threads: int, engines: Sequence[str]
+    sizes: Sequence[str],
+    frames: int,
+    warmup: int,
+    threads: int,
+    engines: Sequence[str],
+    extra: dict[str, str] | None = None,
 ) -> list[dict]:
     """Run :func:`speed_child` in a fresh process per (engine, size); prints a table."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -159,18 +166,20 @@ def speed(
             code = (
                 "import json,sys; from bgmatte.host_bridge.bench import speed_child; "
                 f"print(json.dumps(speed_child({size!r}, {frames}, {warmup}, {threads}, "
-                f"{engine!r})))"
+                f"{engine!r}, {extra or {}!r})))"
             )
             out = subprocess.run(
                 [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
             )
             if out.returncode != 0:
-                print(f"| {engine} | {size} | failed: {out.stderr.strip().splitlines()[-1]} |")
+                last = (out.stderr.strip().splitlines() or ["?"])[-1]
+                print(f"| {engine} | {size} | failed: {last} |")
                 continue
             row = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(row)
+            row["settings"] = extra or {}
             print(
-                f"| {engine} | {size} | {row['median_s']:.3f} | {row['min_s']:.3f} | "
+                f"| {engine} {extra or ''} | {size} | {row['median_s']:.3f} | {row['min_s']:.3f} | "
                 f"{row['peak_rss_gib']:.2f} | {threads} |",
                 flush=True,
             )

@@ -116,6 +116,14 @@ def _parser() -> argparse.ArgumentParser:
     spd.add_argument("--warmup", type=int, default=3, help="untimed frames first")
     spd.add_argument("--threads", type=int, default=2, help="torch / BLAS threads")
     spd.add_argument("--engines", default="network", help="comma-separated")
+    spd.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="PARAM=VALUE",
+        help="a node parameter (repeatable), e.g. --set prior=none",
+    )
     aln = bench_sub.add_parser("align", help="alignment residual and SAD on shaken shots")
     aln.add_argument("--shots", type=int, default=8, help="generated shots")
     aln.add_argument("--size", default="360x640", help="HEIGHTxWIDTH of each shot")
@@ -216,8 +224,14 @@ def _bench(args: argparse.Namespace) -> int:
         height, width = (int(v) for v in args.size.lower().split("x"))
         rows = bench.align_shots(args.shots, height, width, args.max_shake, args.seed, args.engine)
     else:
+        extra = dict(item.split("=", 1) for item in args.settings)
         rows = bench.speed(
-            args.sizes.split(","), args.frames, args.warmup, args.threads, args.engines.split(",")
+            args.sizes.split(","),
+            args.frames,
+            args.warmup,
+            args.threads,
+            args.engines.split(","),
+            extra,
         )
     if getattr(args, "json", None):
         Path(args.json).write_text(json.dumps(rows, indent=2))

@@ -13,6 +13,7 @@ trimmed mean over the pixels whose ratios agree with it in all channels.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -23,9 +24,9 @@ _MAX_LOG = 1.5  # search range: +-1.5 in natural log, a little over +-2 stops
 def _box_down(img: np.ndarray, factor: int) -> np.ndarray:
     """Average ``factor``×``factor`` blocks: less noise, less sensitivity to misregistration."""
     h, w = img.shape[:2]
-    h2, w2 = h // factor * factor, w // factor * factor
-    cut = img[:h2, :w2]
-    return cut.reshape(h2 // factor, factor, w2 // factor, factor, -1).mean(axis=(1, 3))
+    size = (w // factor, h // factor)
+    small = cv2.resize(np.ascontiguousarray(img, np.float32), size, interpolation=cv2.INTER_AREA)
+    return small.reshape(size[1], size[0], -1)
 
 
 def _mode(values: np.ndarray) -> float:
@@ -41,7 +42,13 @@ def estimate_gain(plate: np.ndarray, clean_plate: np.ndarray) -> np.ndarray:
 
     Returns ones when too few usable pixels exist (a black frame, say).
     """
-    factor = 4 if min(plate.shape[:2]) >= 64 else 1
+    # about a quarter megapixel is plenty for a histogram, whatever the frame size
+    factor = (
+        max(1, int(np.sqrt(plate.shape[0] * plate.shape[1] / 250_000)))
+        if min(plate.shape[:2]) >= 64
+        else 1
+    )
+    factor = max(factor, 4) if min(plate.shape[:2]) >= 64 else 1
     p = _box_down(plate[..., :3].astype(np.float32), factor).reshape(-1, 3)
     c = _box_down(clean_plate[..., :3].astype(np.float32), factor).reshape(-1, 3)
     floor = max(float(np.percentile(c, 5)), 1e-4)

@@ -112,9 +112,10 @@ PARAMS: tuple[Param, ...] = (
     Param(
         "engine",
         "Engine",
-        "Matting engine: 'classical' is the noise-adaptive difference matte.",
+        "Matting engine: 'network' is the trained matting network (see the model card), "
+        "'classical' the noise-adaptive difference matte.",
         "choice",
-        "classical",
+        "network",
         choices=ENGINES,
     ),
     Param(

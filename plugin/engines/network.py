@@ -29,6 +29,7 @@ from bgmatte.plugin.engines import EngineResult, classical
 from bgmatte.plugin.errors import BgmatteError
 from bgmatte.plugin.model.network import MattingNetwork, load_network
 
+SNAP = 0.02
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "photo.safetensors"
 _models: dict[tuple[str, int], tuple[MattingNetwork, threading.Lock]] = {}
 _models_lock = threading.Lock()
@@ -109,7 +110,9 @@ def run(
         pha, _, pha_sm, _, err_sm, _ = model(src, bgr, seg, alpha_only=True)
     assert pha is not None and pha_sm is not None and err_sm is not None
     full = src.shape[2:]
-    alpha = pha[0, 0, :h, :w].numpy()
+    alpha = pha[0, 0, :h, :w].numpy().copy()
+    alpha[alpha < SNAP] = 0.0  # as the classical engine: no near-zero alpha for the unmix to
+    alpha[alpha > 1.0 - SNAP] = 1.0  # amplify noise in, and solid cores exactly 1
     coarse = F.interpolate(pha_sm, full, mode="bilinear", align_corners=False)[0, 0, :h, :w]
     error = F.interpolate(err_sm, full, mode="bilinear", align_corners=False)[0, 0, :h, :w]
     return EngineResult(

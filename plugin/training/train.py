@@ -107,6 +107,10 @@ def _sampler(cfg: dict[str, Any], seed: int) -> Any:
     from bgmatte.plugin.training.data import CompositeSampler
 
     bundle = cfg["data"].get("bundle")
+    if bundle and not Path(bundle).is_file():  # built once from the shared data
+        from bgmatte.plugin.training.bundle import build_bundle
+
+        build_bundle(cfg["data"].get("shared", "../shared/data"), bundle)
     return CompositeSampler(bundle, cfg["data"].get("augment"), seed=seed)
 
 

@@ -26,8 +26,11 @@ def test_outputs_have_the_documented_shapes(small_shot: DemoShot) -> None:
     np.testing.assert_allclose(m.rgba[..., :3], m.foreground * m.alpha[..., None], rtol=1e-6)
 
 
-def test_matte_is_far_better_than_nothing_and_than_a_plain_threshold(small_shot: DemoShot) -> None:
-    m = bgmatte.matte(small_shot.plate, small_shot.clean_plate)
+@pytest.mark.parametrize("engine", ["network", "classical"])
+def test_matte_is_far_better_than_nothing_and_than_a_plain_threshold(
+    small_shot: DemoShot, engine: str
+) -> None:
+    m = bgmatte.matte(small_shot.plate, small_shot.clean_plate, engine=engine)
     sad = _sad(m.alpha, small_shot.alpha)
     empty = _sad(np.zeros_like(m.alpha), small_shot.alpha)
     d = np.abs(small_shot.plate - small_shot.clean_plate).max(axis=2)
@@ -36,8 +39,11 @@ def test_matte_is_far_better_than_nothing_and_than_a_plain_threshold(small_shot:
     assert sad < 0.7 * _sad(plain, small_shot.alpha)
 
 
-def test_foreground_reconstructs_the_plate_in_linear_light(small_shot: DemoShot) -> None:
-    m = bgmatte.matte(small_shot.plate, small_shot.clean_plate)
+@pytest.mark.parametrize("engine", ["network", "classical"])
+def test_foreground_reconstructs_the_plate_in_linear_light(
+    small_shot: DemoShot, engine: str
+) -> None:
+    m = bgmatte.matte(small_shot.plate, small_shot.clean_plate, engine=engine)
     a = m.alpha[..., None]
     recon = a * m.foreground + (1.0 - a) * m.clean_plate
     inside = m.alpha > 0.0
@@ -49,9 +55,10 @@ def test_foreground_reconstructs_the_plate_in_linear_light(small_shot: DemoShot)
     assert m.foreground[m.alpha > 0.5].max() > 1.5
 
 
-def test_segmentation_prior_is_used(small_shot: DemoShot) -> None:
-    without = bgmatte.matte(small_shot.plate, small_shot.clean_plate)
-    with_prior = bgmatte.matte(small_shot.plate, small_shot.clean_plate, small_shot.alpha)
+def test_segmentation_prior_pulls_the_classical_matte(small_shot: DemoShot) -> None:
+    args = (small_shot.plate, small_shot.clean_plate)
+    without = bgmatte.matte(*args, engine="classical")
+    with_prior = bgmatte.matte(*args, small_shot.alpha, engine="classical")
     assert _sad(with_prior.alpha, small_shot.alpha) < _sad(without.alpha, small_shot.alpha)
     np.testing.assert_array_equal(with_prior.segmentation, small_shot.alpha)
 

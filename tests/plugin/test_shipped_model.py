@@ -1,0 +1,32 @@
+"""The shipped photo model (plugin/weights/photo.safetensors, see MODEL_CARD.md) loads and gives
+its known output on a generated fixture."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bgmatte
+from bgmatte.plugin.demo import DemoShot
+from bgmatte.plugin.engines.network import SHIPPED
+from bgmatte.plugin.model.network import load_network
+
+
+def test_weights_are_small_and_carry_their_config() -> None:
+    assert SHIPPED.stat().st_size <= 20 * 2**20
+    model = load_network(SHIPPED)
+    assert model.config.transfer == "asinh" and model.config.segmentation
+    assert not model.config.clamp_foreground  # HDR foreground targets
+
+
+def test_known_output_on_the_generated_shot(small_shot: DemoShot) -> None:
+    m = bgmatte.matte(small_shot.plate, small_shot.clean_plate)
+    assert m.params["engine"] == "network"  # the shipped model is the default engine
+    # Recorded with the shipped weights (CPU, float32); a change of weights or of the
+    # network code shows up here.
+    assert float(m.alpha.sum()) == pytest.approx(5473.3, abs=2.0)
+    np.testing.assert_allclose(
+        m.alpha[60, 70:75], [0.4387, 0.5442, 0.6497, 0.7551, 0.8256], atol=2e-3
+    )
+    sad = float(np.abs(m.alpha - small_shot.alpha).sum() / 1000)
+    assert sad < 0.2 * float(small_shot.alpha.sum() / 1000)
