@@ -55,7 +55,9 @@ def same_size(pixels: np.ndarray, reference: np.ndarray, input_name: str) -> Non
 
 def finite(pixels: np.ndarray, input_name: str, policy: str) -> np.ndarray:
     """Apply the NaN policy: 'error' raises naming the count, 'zero' replaces them with 0."""
-    if np.isfinite(pixels.sum(dtype=np.float64)):  # one pass; NaN and Inf propagate
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN: still caught
+        total = pixels.sum(dtype=np.float64)
+    if np.isfinite(total):  # one pass; NaN and Inf propagate
         return pixels
     bad = ~np.isfinite(pixels)
     if pixels.ndim == 3:

@@ -124,7 +124,8 @@ def shot(tmp_path: Path) -> Shot:
 def cli(capsys: pytest.CaptureFixture[str]) -> Run:
     """``cli("render", "--plate", ...)`` → (exit status, stdout, stderr), run in process.
 
-    ``render`` gets ``--quiet`` so stderr holds only what the command line itself says.
+    ``render`` gets ``--quiet`` so stderr holds only what the command line itself says, and
+    ``--engine classical`` unless the test names an engine.
     """
 
     def run(*argv: str) -> tuple[int, str, str]:
@@ -132,6 +133,8 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Run:
         args = list(argv)
         if args and args[0] == "render":
             args.insert(1, "--quiet")
+            if "--engine" not in args:  # these tests are about the host, not the engine:
+                args[2:2] = ["--engine", "classical"]  # the fast, deterministic one
         rc = main(args)
         got = capsys.readouterr()
         return rc, got.out, got.err

@@ -172,7 +172,11 @@ def test_header_states_params_inputs_and_working_space(cli: Run, shot: Any, kit:
     assert rc == 0
     spec, _ = kit.exr_header(shot.out())
     params = json.loads(spec.get_string_attribute("bgmatte:params"))
-    expected = {p.name: p.default for p in PARAMS} | {"threshold": 6.0, "match_exposure": False}
+    expected = {p.name: p.default for p in PARAMS} | {
+        "threshold": 6.0,
+        "match_exposure": False,
+        "engine": "classical",
+    }
     assert params == expected
     inputs = json.loads(spec.get_string_attribute("bgmatte:inputs"))
     assert inputs == {"plate": shot.plate, "clean_plate": shot.clean}
