@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -34,9 +35,11 @@ _SNAP = 0.02  # alpha below this is 0, above 1 - this is 1
 
 
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
-    if img.ndim == 3:
-        return ndimage.gaussian_filter(img, (sigma, sigma, 0)).astype(np.float32)
-    return ndimage.gaussian_filter(img, sigma).astype(np.float32)
+    """Gaussian blur per channel (OpenCV: several times faster than scipy.ndimage here)."""
+    src = np.ascontiguousarray(img, dtype=np.float32)
+    k = 2 * int(np.ceil(4.0 * sigma)) + 1  # scipy's truncate=4
+    out = cv2.GaussianBlur(src, (k, k), sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
+    return out.reshape(img.shape)
 
 
 def _shifted(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
