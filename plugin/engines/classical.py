@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from bgmatte import kernels
+from bgmatte.kernels import numpy_kernels as kernels
 from bgmatte.plugin.drift import estimate_gain
 from bgmatte.plugin.engines import EngineResult
 from bgmatte.plugin.noise import NoiseModel, fit_noise
