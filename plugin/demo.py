@@ -28,19 +28,23 @@ class DemoShot:
     white_balance: tuple[float, float, float]
 
 
-def _texture(rng: np.random.Generator, h: int, w: int, scales: tuple[float, ...]) -> np.ndarray:
+def texture(
+    rng: np.random.Generator, h: int, w: int, scales: tuple[float, ...], falloff: float = 0.5
+) -> np.ndarray:
+    """Band-limited noise in [-1, 1]: octaves at ``scales`` (Gaussian σ, px), each weighted
+    ``falloff`` times the previous."""
     out = np.zeros((h, w), np.float32)
     for i, s in enumerate(scales):
         n = ndimage.gaussian_filter(rng.standard_normal((h, w)).astype(np.float32), s)
-        out += n / (n.std() + 1e-8) * 0.5**i
+        out += n / (n.std() + 1e-8) * falloff**i
     return out / np.abs(out).max()
 
 
 def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     sky = np.stack([0.25 + 0.2 * y / h, 0.3 + 0.15 * y / h, 0.45 - 0.1 * y / h], -1)
-    tex = _texture(rng, h, w, (2.0, 6.0, 18.0))[..., None]
-    bg = sky * (1.0 + 0.35 * tex) + 0.08 * _texture(rng, h, w, (1.0, 3.0))[..., None]
+    tex = texture(rng, h, w, (2.0, 6.0, 18.0))[..., None]
+    bg = sky * (1.0 + 0.35 * tex) + 0.08 * texture(rng, h, w, (1.0, 3.0))[..., None]
     # A window frame (sharp edges) and a few practical lights far above 1.0.
     bg[int(0.1 * h) : int(0.14 * h), :] *= 0.3
     bg[:, int(0.8 * w) : int(0.82 * w)] *= 0.25
@@ -101,7 +105,7 @@ def make_demo_shot(height: int = 360, width: int = 640, seed: int = 7) -> DemoSh
     cloth = np.array([0.08, 0.16, 0.35], np.float32)
     hair_c = np.array([0.12, 0.07, 0.035], np.float32)
     veil_c = np.array([0.7, 0.12, 0.1], np.float32)
-    tex = 1.0 + 0.15 * _texture(rng, h, w, (1.0, 4.0))[..., None]
+    tex = 1.0 + 0.15 * texture(rng, h, w, (1.0, 4.0))[..., None]
     fg = np.where((y < 0.58 * h)[..., None], skin, cloth) * tex
     hair_w = np.clip(hair * 1.5, 0, 1)[..., None] * (1.0 - head[..., None])
     fg = fg * (1 - hair_w) + hair_c * hair_w

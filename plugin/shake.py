@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
-from bgmatte.plugin.demo import make_demo_shot
+from bgmatte.plugin.demo import make_demo_shot, texture
 
 _SS = 2  # supersampling of the background
 
@@ -60,19 +59,11 @@ def apply_homography(homography: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return q[:, :2] / q[:, 2:3]
 
 
-def _texture(rng: np.random.Generator, h: int, w: int, scales: tuple[float, ...]) -> np.ndarray:
-    out = np.zeros((h, w), np.float32)
-    for i, s in enumerate(scales):
-        n = ndimage.gaussian_filter(rng.standard_normal((h, w)).astype(np.float32), s)
-        out += n / (n.std() + 1e-8) * 0.6**i
-    return out / np.abs(out).max()
-
-
 def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A supersampled HDR background: smooth sky, multi-scale texture, sharp bars, lights."""
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     sky = np.stack([0.25 + 0.2 * y / h, 0.3 + 0.15 * y / h, 0.45 - 0.1 * y / h], -1)
-    tex = _texture(rng, h, w, (2.0 * _SS, 5.0 * _SS, 14.0 * _SS))[..., None]
+    tex = texture(rng, h, w, (2.0 * _SS, 5.0 * _SS, 14.0 * _SS), falloff=0.6)[..., None]
     bg = sky * (1.0 + 0.45 * tex)
     bg[int(0.12 * h) : int(0.16 * h), :] *= 0.3
     bg[:, int(0.78 * w) : int(0.8 * w)] *= 0.25
