@@ -2,7 +2,8 @@
 
 Without a segmentation input, the soft segmentation prior the network takes (as the paper's
 model takes a precomputed soft segmentation) is derived from the classical difference matte
-(param ``prior``; 'none' skips it for speed). The clean plate is matched to the plate's
+(param ``prior``; 'none' skips it for speed); where that matte is sure of background, the
+network's alpha is set to 0. The clean plate is matched to the plate's
 exposure and white balance (as the classical engine does), so the unmix downstream uses the
 same clean plate the network saw. The frame
 is padded (edge replicate, identical in plate and clean plate, so the padding reads as
@@ -30,6 +31,7 @@ from bgmatte.plugin.errors import BgmatteError
 from bgmatte.plugin.model.network import MattingNetwork, load_network
 
 SNAP = 0.02
+SURE_BACKGROUND = 0.1  # classical error below which its zero alpha is trusted
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "photo.safetensors"
 _models: dict[tuple[str, int], tuple[MattingNetwork, threading.Lock]] = {}
 _models_lock = threading.Lock()
@@ -113,6 +115,11 @@ def run(
     alpha = pha[0, 0, :h, :w].numpy().copy()
     alpha[alpha < SNAP] = 0.0  # as the classical engine: no near-zero alpha for the unmix to
     alpha[alpha > 1.0 - SNAP] = 1.0  # amplify noise in, and solid cores exactly 1
+    if derived is not None:
+        # Where plate and clean plate agree within the noise, far from any edge, the classical
+        # matte is sure it is background: the network may not put subject there (it fills
+        # the gaps between strands and halos bright backgrounds otherwise).
+        alpha[(derived.alpha == 0.0) & (derived.error < SURE_BACKGROUND)] = 0.0
     coarse = F.interpolate(pha_sm, full, mode="bilinear", align_corners=False)[0, 0, :h, :w]
     error = F.interpolate(err_sm, full, mode="bilinear", align_corners=False)[0, 0, :h, :w]
     return EngineResult(
