@@ -16,6 +16,7 @@ from bgmatte import kernels
 from bgmatte.plugin import validate
 from bgmatte.plugin.align import align
 from bgmatte.plugin.engines import get_engine
+from bgmatte.plugin.errors import BgmatteError
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,6 @@ class Matte:
             return self.foreground
         if name == "composite":
             if self.composite is None:
-                from bgmatte.plugin.errors import BgmatteError
-
                 raise BgmatteError(
                     "background", "is not connected", "connect a background for the composite pass"
                 )
