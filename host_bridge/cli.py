@@ -47,6 +47,17 @@ def _add_params(parser: argparse.ArgumentParser) -> None:
             )
 
 
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="PARAM=VALUE",
+        help="a node parameter for every engine (repeatable), e.g. --set prior=none",
+    )
+
+
 def _params(args: argparse.Namespace) -> dict[str, Any]:
     return {p.name: getattr(args, p.name) for p in PARAMS if getattr(args, p.name) is not None}
 
@@ -102,28 +113,14 @@ def _parser() -> argparse.ArgumentParser:
     qual.add_argument("cases", nargs="+", help="case folders or folders of cases")
     qual.add_argument("--engines", default="network,classical", help="comma-separated")
     qual.add_argument("--json", help="also write the rows as JSON here")
-    qual.add_argument(
-        "--set",
-        dest="settings",
-        action="append",
-        default=[],
-        metavar="PARAM=VALUE",
-        help="a node parameter for every engine (repeatable), e.g. --set prior=none",
-    )
+    _add_settings(qual)
     spd = bench_sub.add_parser("speed", help="seconds per HD / 4K frame and peak memory")
     spd.add_argument("--sizes", default="HD,4K", help="comma-separated: HD, 4K")
     spd.add_argument("--frames", type=int, default=20, help="timed frames (median)")
     spd.add_argument("--warmup", type=int, default=3, help="untimed frames first")
     spd.add_argument("--threads", type=int, default=2, help="torch / BLAS threads")
     spd.add_argument("--engines", default="network", help="comma-separated")
-    spd.add_argument(
-        "--set",
-        dest="settings",
-        action="append",
-        default=[],
-        metavar="PARAM=VALUE",
-        help="a node parameter (repeatable), e.g. --set prior=none",
-    )
+    _add_settings(spd)
     aln = bench_sub.add_parser("align", help="alignment residual and SAD on shaken shots")
     aln.add_argument("--shots", type=int, default=8, help="generated shots")
     aln.add_argument("--size", default="360x640", help="HEIGHTxWIDTH of each shot")
@@ -217,14 +214,13 @@ def _bench(args: argparse.Namespace) -> int:
 
     from bgmatte.host_bridge import bench
 
+    extra = dict(item.split("=", 1) for item in getattr(args, "settings", []))
     if args.bench == "quality":
-        extra = dict(item.split("=", 1) for item in args.settings)
         rows = bench.quality(args.cases, args.engines.split(","), extra)
     elif args.bench == "align":
         height, width = (int(v) for v in args.size.lower().split("x"))
         rows = bench.align_shots(args.shots, height, width, args.max_shake, args.seed, args.engine)
     else:
-        extra = dict(item.split("=", 1) for item in args.settings)
         rows = bench.speed(
             args.sizes.split(","),
             args.frames,

@@ -72,3 +72,10 @@ def estimate_gain(plate: np.ndarray, clean_plate: np.ndarray) -> np.ndarray:
             break
         centre = np.median(ratio[agree], axis=0)
     return np.exp(centre).astype(np.float32)
+
+
+def matched_clean_plate(plate: np.ndarray, clean_plate: np.ndarray, match: bool) -> np.ndarray:
+    """The clean plate times :func:`estimate_gain` (when ``match``), float32: what both
+    engines key against and the unmix uses."""
+    gain = estimate_gain(plate, clean_plate) if match else np.ones(3, np.float32)
+    return (clean_plate * gain.astype(np.float32)).astype(np.float32)

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from bgmatte.kernels import numpy_kernels as kernels
-from bgmatte.plugin.drift import estimate_gain
+from bgmatte.plugin.drift import matched_clean_plate
 from bgmatte.plugin.engines import EngineResult
 from bgmatte.plugin.noise import NoiseModel, fit_noise
 
@@ -93,8 +93,7 @@ def run(
     params: Mapping[str, Any],
 ) -> EngineResult:
     """Alpha and debug passes for one frame (all inputs H×W×3 / H×W float32, linear)."""
-    gain = estimate_gain(plate, clean_plate) if params["match_exposure"] else np.ones(3)
-    clean = (clean_plate * gain.astype(np.float32)).astype(np.float32)
+    clean = matched_clean_plate(plate, clean_plate, params["match_exposure"])
     pb, cb = _blur(plate, _PRE_BLUR), _blur(clean, _PRE_BLUR)
     diff = pb - cb
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bgmatte.plugin.drift import estimate_gain
+from bgmatte.plugin.drift import matched_clean_plate
 from bgmatte.plugin.engines import EngineResult, classical
 from bgmatte.plugin.errors import BgmatteError
 from bgmatte.plugin.model.network import MattingNetwork, load_network
@@ -94,8 +94,7 @@ def run(
     if derived is not None:
         clean = derived.clean_plate
     else:
-        gain = estimate_gain(plate, clean_plate) if params["match_exposure"] else np.ones(3)
-        clean = (clean_plate * gain.astype(np.float32)).astype(np.float32)
+        clean = matched_clean_plate(plate, clean_plate, params["match_exposure"])
     h, w = plate.shape[:2]
     scale = base_scale(params["base_scale"], w, h)
     multiple = 4 * round(1 / scale)
