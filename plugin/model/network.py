@@ -44,6 +44,7 @@ class NetworkConfig:
     hidden: int = 32  # hidden feature channels handed from the base to the refiner
     exact_crops: bool = True  # BGMv2's refiner crops to the bit; False: faster, equal ~1e-7
     downsample: str = "bilinear"  # BGMv2's; "area" averages linear light (our models)
+    refine_prior: bool = False  # the refiner sees the segmentation prior too (needs segmentation)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -94,7 +95,12 @@ class MattingNetwork(nn.Module):
         dec = (config.aspp_channels, *config.decoder_channels[1:], 1 + 3 + 1 + config.hidden)
         self.decoder = Decoder(dec, (*skips, cin))
         self.refiner = Refiner(
-            refine_mode, refine_sample_pixels, refine_threshold, config.hidden, config.exact_crops
+            refine_mode,
+            refine_sample_pixels,
+            refine_threshold,
+            config.hidden,
+            config.exact_crops,
+            prior=config.segmentation and config.refine_prior,
         )
         self.backbone_scale = backbone_scale
 
@@ -150,6 +156,7 @@ class MattingNetwork(nn.Module):
         """
         src_sm = self.encode(self.downscale(src))
         parts = [src_sm, self.encode(self.downscale(bgr))]
+        seg_full = None
         if self.config.segmentation:
             if seg is None:
                 parts += [torch.zeros_like(src_sm[:, :1])] * 2
@@ -157,7 +164,11 @@ class MattingNetwork(nn.Module):
                 seg_sm = self.downscale(seg)
                 flag = torch.ones_like(seg_sm)
                 if has_seg is not None:
-                    flag = flag * has_seg.to(seg_sm.dtype)[:, None, None, None]
+                    present = has_seg.to(seg_sm.dtype)[:, None, None, None]
+                    flag = flag * present
+                    seg_full = seg * present
+                else:
+                    seg_full = seg
                 parts += [seg_sm * flag, flag]
         out = self.base(torch.cat(parts, dim=1))
         pha_sm = out[:, 0:1].clamp(0.0, 1.0)
@@ -165,7 +176,7 @@ class MattingNetwork(nn.Module):
         err_sm = out[:, 4:5].clamp(0.0, 1.0)
         hid_sm = out[:, 5:].relu()
         pha, fgr, ref_sm = self.refiner(
-            src, bgr, pha_sm, fgr_sm, err_sm, hid_sm, self.encode, alpha_only
+            src, bgr, pha_sm, fgr_sm, err_sm, hid_sm, self.encode, alpha_only, seg_full
         )
         fgr_sm = fgr_sm + src_sm
         if fgr is not None:
@@ -184,6 +195,34 @@ def save_weights(
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(path), metadata={"config": model.config.to_json(), **(meta or {})})
+
+
+def warm_start(model: MattingNetwork, state: dict[str, torch.Tensor]) -> list[str]:
+    """Load ``state`` into ``model`` where a tensor has grown input channels (a config that
+    adds an input, e.g. ``refine_prior``): the old channels are copied and the new ones start
+    at zero, so the warm-started network computes exactly what the old one did. Returns the
+    names of the grown tensors; any other mismatch is an error."""
+    own = model.state_dict()
+    if set(own) != set(state):
+        raise ValueError(f"warm start: tensors differ ({sorted(set(own) ^ set(state))[:4]}...)")
+    grown = []
+    for name, old in state.items():
+        new = own[name]
+        if old.shape == new.shape:
+            continue
+        if (
+            old.ndim != 4
+            or old.shape[0] != new.shape[0]
+            or old.shape[2:] != new.shape[2:]
+            or (old.shape[1] > new.shape[1])
+        ):
+            raise ValueError(f"warm start: {name} {tuple(old.shape)} -> {tuple(new.shape)}")
+        padded = torch.zeros_like(new)
+        padded[:, : old.shape[1]] = old
+        state = {**state, name: padded}
+        grown.append(name)
+    model.load_state_dict(state)
+    return grown
 
 
 def _bgmv2_config(state: dict[str, torch.Tensor]) -> NetworkConfig:

@@ -7,6 +7,10 @@ with the largest error, as 4×4 patches), ``thresholding`` (patches whose error 
 upsampled to half resolution with 3 px of context, then the full-resolution plate and clean
 plate with 2 px of context. Parameter names follow BGMv2 (``conv1``..``conv4``, ``bn1``..).
 
+With ``prior`` (our models), the soft segmentation prior is a further input of both crops,
+at half and at full resolution, so fine holes and strands the prior resolves are not lost to
+the base network's low resolution; BGMv2's refiner has no such input.
+
 Patches are cut with one gather per input (:func:`_windows`) rather than the reference's
 pad + unfold, and only the selected cells are written back. The half-resolution inputs are
 resized over the whole frame first, as in the reference, and then cut: resizing each patch
@@ -132,17 +136,20 @@ class Refiner(nn.Module):
         threshold: float = 0.1,
         hidden: int = 32,
         exact: bool = True,
+        prior: bool = False,
     ) -> None:
         super().__init__()
         self.mode, self.sample_pixels, self.threshold = mode, sample_pixels, threshold
         # exact: BGMv2's crops to the bit (frame-sized resizes); else the per-patch crops,
         # equal to float rounding and several times faster on large frames.
         self.exact = exact
-        self.conv1 = nn.Conv2d(hidden + 4 + 6, 24, 3, bias=False)
+        self.prior = prior
+        guide = 7 if prior else 6  # src, bgr (+ prior)
+        self.conv1 = nn.Conv2d(hidden + 4 + guide, 24, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(24)
         self.conv2 = nn.Conv2d(24, 16, 3, bias=False)
         self.bn2 = nn.BatchNorm2d(16)
-        self.conv3 = nn.Conv2d(16 + 6, 12, 3, bias=False)
+        self.conv3 = nn.Conv2d(16 + guide, 12, 3, bias=False)
         self.bn3 = nn.BatchNorm2d(12)
         self.conv4 = nn.Conv2d(12, 4, 3)
         self.relu = nn.ReLU(inplace=True)
@@ -177,16 +184,28 @@ class Refiner(nn.Module):
         hid: torch.Tensor,
         encode: Encode = _identity,
         alpha_only: bool = False,
+        seg: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """``encode`` maps full-resolution src/bgr into network space (applied to the crops)."""
+        """``encode`` maps full-resolution src/bgr into network space (applied to the crops);
+        ``seg`` (B, 1, H, W): the prior in [0, 1] (zeros where absent), used with ``prior``."""
         h, w = src.shape[2:]
+        if self.prior and seg is None:
+            seg = torch.zeros_like(src[:, :1])
+
+        def guided(y: torch.Tensor, s: torch.Tensor | None) -> torch.Tensor:
+            return y if s is None or not self.prior else torch.cat([y, s], dim=1)
+
         half, quarter = (h // 2, w // 2), (h // 4, w // 4)
         coarse = torch.cat([hid, pha, fgr], dim=1)
         if self.mode == "full":
             guide = torch.cat([src, bgr], dim=1)  # downscaled before the transfer, as below
             x = F.pad(F.interpolate(coarse, half, mode="bilinear", align_corners=False), (3,) * 4)
             y = encode(F.interpolate(guide, half, mode="bilinear", align_corners=False))
-            out = self._convs(x, F.pad(y, (3,) * 4), F.pad(encode(guide), (2,) * 4), (h + 4, w + 4))
+            s_half = None
+            if seg is not None:
+                s_half = F.interpolate(seg, half, mode="bilinear", align_corners=False)
+            y, y_full = guided(y, s_half), guided(encode(guide), seg)
+            out = self._convs(x, F.pad(y, (3,) * 4), F.pad(y_full, (2,) * 4), (h + 4, w + 4))
             ref = torch.ones((src.shape[0], 1, *quarter), dtype=src.dtype, device=src.device)
             return out[:, :1], None if alpha_only else out[:, 1:], ref
         ref = self.select(F.interpolate(err, quarter, mode="bilinear", align_corners=False))
@@ -202,12 +221,19 @@ class Refiner(nn.Module):
                 guide = torch.cat([src, bgr], dim=1)
                 y_half = encode(crop_upsampled(guide, idx, half))  # (P, 6, 8, 8)
                 y_full = encode(crop_full(guide, idx, 2))  # (P, 6, 8, 8)
+                if self.prior and seg is not None:
+                    y_half = guided(y_half, crop_upsampled(seg, idx, half))
+                    y_full = guided(y_full, crop_full(seg, idx, 2))
             else:
                 x = crop_upsampled_fast(coarse, idx, int(factor), half)
                 # 16×16 crops; a 2× bilinear downscale is a 2×2 average (H, W even)
                 crops = [crop_full(img, idx, 6) for img in (src, bgr)]
                 y_half = encode(torch.cat([F.avg_pool2d(c, 2) for c in crops], dim=1))
                 y_full = encode(torch.cat([c[:, :, 4:12, 4:12] for c in crops], dim=1))
+                if self.prior and seg is not None:
+                    s = crop_full(seg, idx, 6)
+                    y_half = guided(y_half, F.avg_pool2d(s, 2))
+                    y_full = guided(y_full, s[:, :, 4:12, 4:12])
                 cl = torch.channels_last
                 x, y_half, y_full = (t.contiguous(memory_format=cl) for t in (x, y_half, y_full))
             x = self._convs(x, y_half, y_full, (8, 8))

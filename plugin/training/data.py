@@ -15,7 +15,9 @@ Which arrays carry what (so the compositing identity can be tested exactly):
 - ``background``: noise-free background behind the subject in the plate (bundle exposure,
   defocus, similar-colour pull and cast shadows included).
 - ``alpha``, ``foreground``: noise-free ground truth; ``foreground`` is 0 where alpha is 0.
-- ``segmentation``: a degraded soft prior of alpha, all 0 where ``has_segmentation`` is 0.
+- ``segmentation``: a soft prior of alpha, all 0 where ``has_segmentation`` is 0: a degraded
+  copy of alpha, or (``classical_prior``) the classical engine's difference matte of this
+  very plate and clean plate, the prior the network engine derives at inference.
 
 Needs only numpy and scipy: the bundle is a plain ``.npz`` (see ``bundle.py``). Every sample
 is drawn from its own stream, a child of ``np.random.default_rng([seed, step])``, and each
@@ -57,8 +59,23 @@ DEFAULT_AUGMENT: dict[str, float] = {
     "shadow": 0.3,  # P(soft cast shadows x0.5-0.9 on the plate's background only)
     "similar_colour": 0.15,  # P(background colours pulled toward the subject's colour)
     "defocus": 0.25,  # P(background defocus, same blur on plate background and clean plate)
-    "segmentation": 0.5,  # P(the sample comes with a degraded segmentation prior)
+    "segmentation": 0.5,  # P(the sample comes with a segmentation prior)
+    "classical_prior": 0.0,  # P(that prior is the classical engine's matte, not degraded alpha)
 }
+
+_CLASSICAL_PARAMS: dict | None = None
+
+
+def _classical_matte(plate: np.ndarray, clean_plate: np.ndarray) -> np.ndarray:
+    """The classical engine's alpha with its default params (the network engine's prior)."""
+    global _CLASSICAL_PARAMS
+    from bgmatte.plugin.engines import classical
+    from bgmatte.plugin.params import resolve_params
+
+    if _CLASSICAL_PARAMS is None:
+        _CLASSICAL_PARAMS = resolve_params({"engine": "classical"})
+    return classical.run(plate, clean_plate, None, _CLASSICAL_PARAMS).alpha
+
 
 _MARGIN = 8  # canvas border, so the misaligned clean plate never samples outside the scene
 
@@ -328,7 +345,16 @@ class CompositeSampler:
         canvas = self._background(r_bg, size)
         out = self._capture(r_cap, r_shadow, canvas, fg, alpha)
         has = r_seg.random() < self.augment["segmentation"]
-        seg = self._segmentation(r_seg, alpha) if has else np.zeros_like(alpha)
+        if (
+            has
+            and self.augment["classical_prior"] > 0
+            and (r_seg.random() < self.augment["classical_prior"])
+        ):
+            seg = _classical_matte(out["plate"], out["clean_plate"])
+        elif has:
+            seg = self._segmentation(r_seg, alpha)
+        else:
+            seg = np.zeros_like(alpha)
         out.update(alpha=alpha, foreground=fg, segmentation=seg)
         out["has_segmentation"] = np.asarray(has, np.float32)
         return out

@@ -81,6 +81,9 @@ def _worker_init(_: int) -> None:
     """One thread per data worker: with many workers, per-process thread pools oversubscribe
     the CPU (measured on a 16-core GPU machine: 1 step/s instead of 7.5)."""
     torch.set_num_threads(1)
+    import cv2  # the classical prior (data augment ``classical_prior``) blurs with OpenCV
+
+    cv2.setNumThreads(1)
     try:
         from threadpoolctl import threadpool_limits
 
@@ -242,7 +245,9 @@ def train(
     if init is not None:  # warm start: weights only; fresh optimizer and schedule
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(init), device=str(dev)))
+        from bgmatte.plugin.model.network import warm_start
+
+        warm_start(model, load_file(str(init), device=str(dev)))
     if resume and ckpt.is_file():
         state = torch.load(ckpt, map_location=dev, weights_only=False)
         model.load_state_dict(state["model"])

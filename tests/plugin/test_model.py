@@ -3,6 +3,7 @@ crops against a plain global computation, the HDR transfer, and our own model va
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from bgmatte.plugin.model.network import (
     NetworkConfig,
     load_network,
     save_weights,
+    warm_start,
 )
 from bgmatte.plugin.model.refiner import crop_full, crop_upsampled
 
@@ -202,3 +204,28 @@ def test_encoding_round_trip() -> None:
     assert encoding.encode(torch.tensor(1.0)).item() == pytest.approx(1.0, abs=1e-7)
     assert encoding.encode(torch.tensor(0.0)).item() == 0.0
     assert torch.all(torch.diff(encoding.encode(x[:1001])) > 0)
+
+
+@pytest.mark.parametrize("mode", ["full", "sampling"])
+def test_refiner_prior_warm_start_is_exact_and_the_prior_is_used(mode: str) -> None:
+    old = MattingNetwork(NetworkConfig(width=0.25, hidden=8, segmentation=True, transfer="asinh"))
+    config = dataclasses.replace(old.config, refine_prior=True)
+    new = MattingNetwork(config)
+    assert warm_start(new, old.state_dict()) == ["refiner.conv1.weight", "refiner.conv3.weight"]
+    torch.manual_seed(1)
+    src = torch.rand(1, 3, 64, 96)
+    seg = (torch.rand(1, 1, 64, 96) > 0.5).float()
+    for model in (old, new):
+        model.eval().set_refine(mode, 64 * 96)
+    with torch.no_grad():
+        torch.testing.assert_close(new(src, src * 0.8, seg)[0], old(src, src * 0.8, seg)[0])
+        new.refiner.conv1.weight[:, -1] = 1.0  # now the full-resolution prior reaches alpha
+        new.refiner.conv3.weight[:, -1] = 1.0
+        assert not torch.equal(new(src, src * 0.8, seg)[0], old(src, src * 0.8, seg)[0])
+
+
+def test_warm_start_refuses_other_mismatches() -> None:
+    small = MattingNetwork(NetworkConfig(width=0.25, hidden=8))
+    other = MattingNetwork(NetworkConfig(width=0.25, hidden=4))
+    with pytest.raises(ValueError, match=r"warm start: decoder"):
+        warm_start(other, small.state_dict())

@@ -134,3 +134,20 @@ def test_strands_are_thin_and_antialiased() -> None:
     assert covered.sum() < 40 * 4
     colour = prem[covered] / alpha[covered, None]  # one strand: one colour everywhere
     np.testing.assert_allclose(colour, np.broadcast_to(colour[:1], colour.shape), rtol=1e-4)
+
+
+def test_classical_prior_is_the_engines_matte() -> None:
+    from bgmatte.plugin.engines import classical
+    from bgmatte.plugin.params import resolve_params
+
+    aug = {"segmentation": 1.0, "classical_prior": 1.0}
+    got = CompositeSampler(None, augment=aug, seed=2).sample(0, 2, SIZE)
+    params = resolve_params({"engine": "classical"})
+    for i in range(2):
+        plate = got["plate"][i].transpose(1, 2, 0)
+        clean = got["clean_plate"][i].transpose(1, 2, 0)
+        want = classical.run(plate, clean, None, params).alpha
+        np.testing.assert_array_equal(got["segmentation"][i, 0], want)
+    degraded = CompositeSampler(None, augment={"segmentation": 1.0}, seed=2).sample(0, 2, SIZE)
+    assert not np.array_equal(degraded["segmentation"], got["segmentation"])
+    np.testing.assert_array_equal(degraded["alpha"], got["alpha"])
