@@ -3,27 +3,47 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 import numpy as np
 
 from bgmatte.plugin.node import Fetched
 
+Frames = np.ndarray | Mapping[int, np.ndarray]
+
+
+def _hash(v: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() + str(v.shape)
+
 
 class ArrayFetcher:
-    """Inputs given as arrays (the same for every frame), already in the working space."""
+    """Inputs already in the working space: an array (the same at every frame) or a mapping
+    frame → array (a shot; the plate's frames are the shot's)."""
 
-    def __init__(self, **inputs: np.ndarray | None) -> None:
+    def __init__(self, **inputs: Frames | None) -> None:
         self.inputs = {k: v for k, v in inputs.items() if v is not None}
-        self._ids = {
-            k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() + str(v.shape)
-            for k, v in self.inputs.items()
-        }
+        self._ids: dict[tuple[str, int | None], str] = {}
+        for k, v in self.inputs.items():
+            if isinstance(v, np.ndarray):
+                self._ids[k, None] = _hash(v)
+            else:
+                self._ids.update({(k, f): _hash(a) for f, a in v.items()})
+
+    def _get(self, input_name: str, frame: int) -> np.ndarray | None:
+        v = self.inputs.get(input_name)
+        return v if v is None or isinstance(v, np.ndarray) else v.get(frame)
 
     def fetch(self, input_name: str, frame: int) -> Fetched | None:
         """See :class:`bgmatte.plugin.node.Fetcher`."""
-        pixels = self.inputs.get(input_name)
+        pixels = self._get(input_name, frame)
         return None if pixels is None else Fetched(pixels, "scene_linear", f"<{input_name}>")
 
     def identity(self, input_name: str, frame: int) -> str | None:
         """Content hash of the array."""
-        return self._ids.get(input_name)
+        return self._ids.get((input_name, None)) or self._ids.get((input_name, frame))
+
+    def frame_exists(self, frame: int) -> bool:
+        """A plate given as one array is a still: it has no neighbouring frames to stabilise
+        with (False). A mapping has its keys."""
+        plate = self.inputs.get("plate")
+        return plate is not None and not isinstance(plate, np.ndarray) and frame in plate

@@ -14,6 +14,11 @@ align: N generated hand-held shots (:mod:`bgmatte.plugin.shake`, seeded) with a 
 camera shake; per shot the true shake, the alignment's median residual against the true
 homography over the visible background, and the matte SAD with the shake (align auto)
 against the same shot without shake (and with align off, for scale); then the mean.
+
+temporal: generated moving-subject shots (:mod:`bgmatte.plugin.moving`, seeded) rendered
+through the node with each frame alone (temporal_radius 0) and with the temporal window;
+per setting the flicker (dtSSD, :func:`bgmatte.plugin.metrics.dtssd`) and the mean SAD over
+the frames, and the ratio of the flickers.
 """
 
 from __future__ import annotations
@@ -249,4 +254,54 @@ def align_shots(
         f"{mean['sad_shake']:.3f} | {mean['sad_still']:.3f} | {mean['ratio']:.3f} | "
         f"{mean['sad_off']:.3f} | {mean['seconds']:.2f} |"
     )
+    return rows
+
+
+def temporal(
+    frames: int,
+    height: int,
+    width: int,
+    speeds: Sequence[float],
+    radii: Sequence[int],
+    seed: int,
+    extra: dict[str, object],
+) -> list[dict]:
+    """Run the temporal benchmark (see module docstring); prints a table, returns the rows."""
+    from bgmatte.host_bridge.arrays import ArrayFetcher
+    from bgmatte.plugin import metrics
+    from bgmatte.plugin.moving import make_moving_shot
+    from bgmatte.plugin.node import Node
+
+    rows = []
+    print("| speed px/frame | temporal_radius | dtSSD | ratio to radius 0 | mean SAD | s/frame |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for speed in speeds:
+        shot = make_moving_shot(frames, height, width, speed, seed)
+        fetcher = ArrayFetcher(
+            plate={i + 1: p for i, p in enumerate(shot.plates)}, clean_plate=shot.clean_plate
+        )
+        base = None
+        for radius in (0, *[r for r in radii if r]):
+            node = Node({**extra, "temporal_radius": radius, "output": "alpha"})
+            t0 = time.perf_counter()
+            alphas = [node.render(f, fetcher)["alpha"][..., 0] for f in range(1, frames + 1)]
+            seconds = (time.perf_counter() - t0) / frames
+            flicker = metrics.dtssd(alphas, shot.alphas)
+            base = flicker if base is None else base
+            row = {
+                "speed": speed,
+                "radius": radius,
+                "dtssd": flicker,
+                "ratio": flicker / base,
+                "sad": float(
+                    np.mean([metrics.sad(a, t) for a, t in zip(alphas, shot.alphas, strict=True)])
+                ),
+                "seconds": seconds,
+            }
+            rows.append(row)
+            print(
+                f"| {speed:.2f} | {radius} | {flicker:.3f} | {row['ratio']:.3f} | "
+                f"{row['sad']:.3f} | {seconds:.3f} |",
+                flush=True,
+            )
     return rows

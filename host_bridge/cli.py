@@ -129,6 +129,15 @@ def _parser() -> argparse.ArgumentParser:
     aln.add_argument("--engine", default="classical", help="engine for the SAD figures")
     aln.add_argument("--json", help="also write the rows as JSON here")
 
+    tmp = bench_sub.add_parser("temporal", help="flicker (dtSSD) and SAD on moving shots")
+    tmp.add_argument("--frames", type=int, default=12, help="frames per shot")
+    tmp.add_argument("--size", default="180x320", help="HEIGHTxWIDTH of each shot")
+    tmp.add_argument("--speeds", default="0.25,0.5,1.0", help="subject px/frame, comma-separated")
+    tmp.add_argument("--radii", default="1,2,3", help="temporal radii to compare with 0")
+    tmp.add_argument("--seed", type=int, default=11, help="seed of the shots")
+    tmp.add_argument("--json", help="also write the rows as JSON here")
+    _add_settings(tmp)
+
     info = sub.add_parser("info", help="versions, device, OCIO config")
     info.add_argument("--colorspaces", action="store_true", help="list the OCIO colour spaces")
 
@@ -220,6 +229,11 @@ def _bench(args: argparse.Namespace) -> int:
     elif args.bench == "align":
         height, width = (int(v) for v in args.size.lower().split("x"))
         rows = bench.align_shots(args.shots, height, width, args.max_shake, args.seed, args.engine)
+    elif args.bench == "temporal":
+        height, width = (int(v) for v in args.size.lower().split("x"))
+        speeds = [float(v) for v in args.speeds.split(",")]
+        radii = [int(v) for v in args.radii.split(",")]
+        rows = bench.temporal(args.frames, height, width, speeds, radii, args.seed, extra)
     else:
         rows = bench.speed(
             args.sizes.split(","),

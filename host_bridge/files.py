@@ -79,6 +79,11 @@ class FileFetcher:
             ).window(plate.origin, (w, h))
         return Fetched(pixels, colour.default_colorspace(img, input_name), img.path)
 
+    def frame_exists(self, frame: int) -> bool:
+        """Whether the plate's file for ``frame`` is on disk."""
+        path = self.path("plate", frame)
+        return path is not None and os.path.isfile(path)
+
     def identity(self, input_name: str, frame: int) -> str | None:
         """Path, modification time and size of the file: changes when its pixels do."""
         path = self.path(input_name, frame)

@@ -185,6 +185,9 @@ class _Fetcher:
     def identity(self, input_name: str, frame: int) -> str | None:
         return self._ids.get(input_name)
 
+    def frame_exists(self, frame: int) -> bool:
+        return False  # temporal neighbours arrive through the shim (see Effect.render)
+
 
 class Effect:
     """One OpenFX instance: a node per parameter set, renders from any thread."""

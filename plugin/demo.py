@@ -40,7 +40,8 @@ def texture(
     return out / np.abs(out).max()
 
 
-def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+def hdr_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A sky gradient with texture, a window frame and practical lights far above 1.0."""
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     sky = np.stack([0.25 + 0.2 * y / h, 0.3 + 0.15 * y / h, 0.45 - 0.1 * y / h], -1)
     tex = texture(rng, h, w, (2.0, 6.0, 18.0))[..., None]
@@ -80,7 +81,7 @@ def make_demo_shot(height: int = 360, width: int = 640, seed: int = 7) -> DemoSh
     rng = np.random.default_rng(seed)
     h, w = height, width
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    bg = _background(rng, h, w)
+    bg = hdr_background(rng, h, w)
 
     # Body: head and shoulders, soft-edged (defocus-like blur of a hard silhouette).
     head = ((x - 0.5 * w) / (0.11 * w)) ** 2 + ((y - 0.38 * h) / (0.17 * h)) ** 2 < 1.0

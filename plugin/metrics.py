@@ -74,3 +74,17 @@ def connectivity_error(pred: np.ndarray, true: np.ndarray, step: float = 0.1) ->
         return 1.0 - d * (d >= 0.15)
 
     return float(np.abs(phi(p) - phi(t)).sum() / 1000.0)
+
+
+def dtssd(pred: list[np.ndarray], true: list[np.ndarray]) -> float:
+    """Temporal flicker of a matted sequence (Erofeev et al., "Perceptually Motivated
+    Benchmark for Video Matting", BMVC 2015): the root-mean-square over pixels of the error in
+    alpha's frame-to-frame change, averaged over frame pairs, × 100."""
+    if len(pred) != len(true) or len(pred) < 2:
+        raise ValueError("dtssd needs two or more frames, as many predicted as true")
+    out = []
+    for t in range(1, len(pred)):
+        d_pred = np.clip(pred[t], 0, 1).astype(np.float64) - np.clip(pred[t - 1], 0, 1)
+        d_true = true[t].astype(np.float64) - true[t - 1]
+        out.append(math.sqrt(float(np.mean((d_pred - d_true) ** 2))))
+    return float(np.mean(out) * 100.0)

@@ -7,23 +7,29 @@ same numbers as the whole frame) and returns the requested passes cropped to the
 Results are cached per :meth:`Node.cache_key`, so tiled and multi-pass requests for one frame
 solve once. Thread-safe: hosts may render from several threads.
 
+With ``temporal_radius`` r > 0, frame N is the per-frame mattes of N-r..N+r (those the
+plate has) filtered by :mod:`bgmatte.plugin.temporal`: a fixed window, so the result does not
+depend on render order or chunking, and each per-frame matte is cached for its neighbours.
+
 Same inputs and params give the same output; the cache key (after Gaffer's hashing of what
 affects an output) is a SHA-256 of the node version, params and the inputs' identities.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from bgmatte.plugin import colour
+from bgmatte import kernels
+from bgmatte.plugin import colour, temporal
 from bgmatte.plugin.errors import BgmatteError
 from bgmatte.plugin.params import INPUTS, PARAMS, PASSES, resolve_params
 from bgmatte.plugin.solve import Matte, solve
@@ -52,6 +58,10 @@ class Fetcher(Protocol):
         """A string that changes whenever the pixels would (path + mtime + size, say)."""
         ...
 
+    def frame_exists(self, frame: int) -> bool:
+        """Whether the plate has ``frame`` (the temporal window stops at the shot's ends)."""
+        ...
+
 
 class Node:
     """The background-matting node (see module docstring)."""
@@ -67,6 +77,8 @@ class Node:
         self.device = device
         self._cache: OrderedDict[str, Matte] = OrderedDict()
         self._cache_frames = cache_frames
+        if self.values["temporal_radius"]:  # the window's per-frame mattes and the results
+            self._cache_frames = 2 * cache_frames + 2 * self.values["temporal_radius"] + 1
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
 
@@ -94,37 +106,83 @@ class Node:
         pixels = colour.to_working(np.asarray(got.pixels, np.float32), src, name)
         return Fetched(pixels, src, got.label)
 
-    def solve_frame(self, frame: int, fetcher: Fetcher) -> Matte:
-        """The whole-frame result, from the cache when the inputs did not change."""
-        key = self.cache_key(frame, fetcher)
+    def _cached(self, key: str, compute: Callable[[], Matte]) -> Matte:
+        """The cached result for ``key``, computed once even when several threads ask."""
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
             key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:  # one solve per key, even when several threads ask at once
+        with key_lock:
             with self._lock:
                 if key in self._cache:
                     return self._cache[key]
-            found = {i.name: self._fetch(fetcher, i.name, frame, i.required) for i in INPUTS}
-            try:
-                result = solve(
-                    *(None if f is None else f.pixels for f in found.values()),
-                    self.values,
-                    self.device,
-                )
-            except BgmatteError as err:
-                got = found.get(err.input_name)
-                if got is None or not got.label or got.label.startswith("<"):
-                    raise
-                # Name the file (and so the frame) the bad pixels came from.
-                raise BgmatteError(f"{err.input_name} {got.label}", err.problem, err.fix) from err
+            result = compute()
             with self._lock:
                 self._cache[key] = result
                 while len(self._cache) > self._cache_frames:
                     self._cache.popitem(last=False)
                 self._key_locks.pop(key, None)
             return result
+
+    def _solve_single(self, frame: int, fetcher: Fetcher) -> Matte:
+        found = {i.name: self._fetch(fetcher, i.name, frame, i.required) for i in INPUTS}
+        try:
+            return solve(
+                *(None if f is None else f.pixels for f in found.values()),
+                self.values,
+                self.device,
+            )
+        except BgmatteError as err:
+            got = found.get(err.input_name)
+            if got is None or not got.label or got.label.startswith("<"):
+                raise
+            # Name the file (and so the frame) the bad pixels came from.
+            raise BgmatteError(f"{err.input_name} {got.label}", err.problem, err.fix) from err
+
+    def single_frame(self, frame: int, fetcher: Fetcher) -> Matte:
+        """The matte of ``frame`` alone (no temporal filtering), cached."""
+        key = self.cache_key(frame, fetcher)
+        return self._cached(key, lambda: self._solve_single(frame, fetcher))
+
+    def window(self, frame: int, fetcher: Fetcher) -> list[int]:
+        """The frames the result of ``frame`` depends on: N-r..N+r where the plate has them."""
+        r = int(self.values["temporal_radius"])
+        return [m for m in range(frame - r, frame + r + 1) if m == frame or fetcher.frame_exists(m)]
+
+    def solve_frame(self, frame: int, fetcher: Fetcher) -> Matte:
+        """The whole-frame result, from the cache when the inputs did not change."""
+        if not self.values["temporal_radius"]:
+            return self.single_frame(frame, fetcher)
+        frames = self.window(frame, fetcher)
+        blob = json.dumps(["temporal", frame, [self.cache_key(m, fetcher) for m in frames]])
+        key = hashlib.sha256(blob.encode()).hexdigest()
+        return self._cached(key, lambda: self._stabilised(frame, frames, fetcher))
+
+    def _stabilised(self, frame: int, frames: list[int], fetcher: Fetcher) -> Matte:
+        centre = self.single_frame(frame, fetcher)
+        neighbours = []
+        for m in frames:
+            if m == frame:
+                continue
+            other = self.single_frame(m, fetcher)
+            if other.alpha.shape != centre.alpha.shape:
+                h, w = centre.alpha.shape
+                raise BgmatteError(
+                    "plate",
+                    f"frame {m} is {other.alpha.shape[1]}x{other.alpha.shape[0]} but frame "
+                    f"{frame} is {w}x{h}",
+                    "give every frame of the shot the same size, or set temporal_radius to 0",
+                )
+            assert other.plate is not None
+            neighbours.append((other.plate, other.alpha))
+        assert centre.plate is not None
+        alpha = temporal.stabilise(centre.plate, centre.alpha, neighbours)
+        fg = temporal.unmix(centre.plate, centre.clean_plate, alpha)
+        comp = None
+        if centre.background is not None:
+            comp = kernels.composite(fg, alpha, centre.background)
+        return dataclasses.replace(centre, alpha=alpha, foreground=fg, composite=comp)
 
     def render(
         self,

@@ -229,6 +229,16 @@ PARAMS: tuple[Param, ...] = (
         range=(0.0, 1.0),
     ),
     Param(
+        "temporal_radius",
+        "Temporal radius",
+        "Frames either side of the current one whose mattes, carried along the optical flow, "
+        "stabilise it (0 = each frame alone). Frame N depends only on frames N-r..N+r, so "
+        "shots render the same in any order or chunking.",
+        "int",
+        0,
+        range=(0, 3),
+    ),
+    Param(
         "nan",
         "NaN policy",
         "What to do with NaN/Inf pixels: 'error' stops, 'zero' replaces them with 0.",

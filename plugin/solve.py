@@ -35,6 +35,8 @@ class Matte:
     error: np.ndarray  # H×W
     composite: np.ndarray | None = None  # H×W×3, when a background was given
     params: Mapping[str, Any] = field(default_factory=dict)
+    plate: np.ndarray | None = None  # H×W×3 the plate as solved (checked, working space)
+    background: np.ndarray | None = None  # H×W×3 the background, when one was given
 
     @property
     def rgba(self) -> np.ndarray:
@@ -112,4 +114,6 @@ def solve(
         error=result.error,
         composite=comp,
         params=dict(params),
+        plate=p,
+        background=bg,
     )
