@@ -102,6 +102,31 @@ def test_sequence_without_frames_renders_every_plate_frame_on_disk(
     assert kit.all_files(tmp_path / "out") == {f"matte.{f}.exr" for f in (1001, 1002, 1003)}
 
 
+def test_temporal_window_renders_the_same_in_farm_chunks(
+    cli: Run, tmp_path: Path, kit: Any
+) -> None:
+    clean = kit.clean_plate()
+    write_exr(str(tmp_path / "clean.exr"), [("", clean)], half=False)
+    for frame in range(1, 6):  # the subject moves 1 px right per frame
+        plate = kit.plate_over(clean, kit.subject_alpha(cx=28.0 + frame), seed=frame)
+        write_exr(str(tmp_path / f"plate.{frame:04d}.exr"), [("", plate)], half=False)
+    plate, clean_path = str(tmp_path / "plate.####.exr"), str(tmp_path / "clean.exr")
+    flags = ("--engine", "classical", "--temporal-radius", "2", "--float")
+    whole = str(tmp_path / "whole" / "m.####.exr")
+    alone = str(tmp_path / "alone" / "m.####.exr")
+    chunk = str(tmp_path / "chunk" / "m.####.exr")
+    assert _render(cli, plate, clean_path, whole, *flags)[0] == 0
+    assert _render(cli, plate, clean_path, alone, "--engine", "classical", "--float")[0] == 0
+    for frames in ("5", "3-4", "1-2"):  # a farm's chunks, in any order
+        assert _render(cli, plate, clean_path, chunk, *flags, "--frames", frames)[0] == 0
+    for frame in range(1, 6):
+        name = f"m.{frame:04d}.exr"
+        got = kit.exr_header(str(tmp_path / "chunk" / name))[1]
+        np.testing.assert_array_equal(got, kit.exr_header(str(tmp_path / "whole" / name))[1])
+    centre = kit.exr_header(str(tmp_path / "whole" / "m.0003.exr"))[1]
+    assert not np.array_equal(centre, kit.exr_header(str(tmp_path / "alone" / "m.0003.exr"))[1])
+
+
 def _age(path: Path) -> int:
     """Set ``path``'s times to an hour ago (so a rewrite cannot hide in timer resolution)."""
     st = path.stat()
