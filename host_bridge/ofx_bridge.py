@@ -26,8 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from bgmatte.plugin.errors import BgmatteError
+from bgmatte.plugin.errors import BgmatteError, RenderAborted
 from bgmatte.plugin.params import INPUTS, PARAMS, resolve_params
+
+__all__ = ["Effect", "RenderAborted", "describe", "error_message", "host_values"]
 
 IDENTIFIER = "org.bgmatte.BackgroundMatte"
 VERSION = (1, 0)
@@ -165,28 +167,42 @@ def _fit(pixels: np.ndarray, channels: int) -> np.ndarray:
     return out
 
 
-class _Fetcher:
-    """The node's :class:`bgmatte.plugin.node.Fetcher` over one render call's host images."""
+def _node_arrays(images: Mapping[str, Image | None], plate_bounds: Bounds) -> dict:
+    """One frame's host images as the node's inputs, top-down on the plate's pixel grid."""
+    source = images["Source"]
+    assert source is not None
+    arrays: dict[str, np.ndarray | None] = {"plate": _top_down(source[1])}
+    for clip, name in CLIPS.items():
+        if clip != "Source":
+            got = images.get(clip)
+            arrays[name] = None if got is None else _conform(got, plate_bounds, name)
+    return arrays
 
-    def __init__(self, arrays: Mapping[str, np.ndarray | None]) -> None:
-        self.arrays = {k: v for k, v in arrays.items() if v is not None}
+
+class _Fetcher:
+    """The node's :class:`bgmatte.plugin.node.Fetcher` over one render call's host images:
+    frame → node input → pixels (the current frame and the temporal window's others)."""
+
+    def __init__(self, frames: Mapping[int, Mapping[str, np.ndarray | None]]) -> None:
+        self.frames = {f: {k: v for k, v in a.items() if v is not None} for f, a in frames.items()}
         self._ids = {
-            k: hashlib.blake2b(v.tobytes(), digest_size=16).hexdigest() + str(v.shape)
-            for k, v in self.arrays.items()
+            (f, k): hashlib.blake2b(v.tobytes(), digest_size=16).hexdigest() + str(v.shape)
+            for f, a in self.frames.items()
+            for k, v in a.items()
         }
 
     def fetch(self, input_name: str, frame: int) -> Any:
         from bgmatte.plugin.node import Fetched
 
-        pixels = self.arrays.get(input_name)
+        pixels = self.frames.get(frame, {}).get(input_name)
         # The host's images are scene-linear (the compositor's working space).
         return None if pixels is None else Fetched(pixels, "scene_linear", f"<{input_name}>")
 
     def identity(self, input_name: str, frame: int) -> str | None:
-        return self._ids.get(input_name)
+        return self._ids.get((frame, input_name))
 
     def frame_exists(self, frame: int) -> bool:
-        return False  # temporal neighbours arrive through the shim (see Effect.render)
+        return "plate" in self.frames.get(frame, {})
 
 
 class Effect:
@@ -215,6 +231,25 @@ class Effect:
             self._node = None
             self._key = ""
 
+    def identity(self, params: Mapping[str, Any]) -> str | None:
+        """The input clip the output equals for these param values, or None: the aligned
+        clean plate pass when nothing aligns, matches or converts the clean plate."""
+        from bgmatte.plugin import colour
+
+        values = host_values(params)
+        if values["output"] != "aligned_clean_plate" or values["align"] != "off":
+            return None
+        if values["match_exposure"]:
+            return None
+        space = values["colorspace"]  # host images are scene_linear: 'auto' converts nothing
+        if space != "auto":
+            try:
+                if colour.resolve(space, "param colorspace") != colour.working_space():
+                    return None
+            except BgmatteError:
+                return None  # the render reports it
+        return "CleanPlate"
+
     def render(
         self,
         time: float,
@@ -222,8 +257,14 @@ class Effect:
         params: Mapping[str, Any],
         images: Mapping[str, Image | None],
         output: Image,
+        neighbours: Mapping[int, Mapping[str, Image | None]] | None = None,
+        progress: Any = None,
     ) -> None:
-        """Render ``window`` of frame ``time`` into ``output``'s pixels (written in place)."""
+        """Render ``window`` of frame ``time`` into ``output``'s pixels (written in place).
+
+        ``neighbours``: frame → clip → image for the temporal window's other frames (those the
+        host has). ``progress(fraction)`` returns True when the host wants the render stopped
+        (:class:`RenderAborted` then leaves, and the shim returns quietly)."""
         values = host_values(params)
         node = self.node(values)
         source = images.get("Source")
@@ -231,11 +272,12 @@ class Effect:
             raise BgmatteError("plate", "is not connected", "connect the plate to Source")
         pb = tuple(int(v) for v in source[0])
         plate_bounds: Bounds = (pb[0], pb[1], pb[2], pb[3])
-        arrays: dict[str, np.ndarray | None] = {"plate": _top_down(source[1])}
-        for clip, name in CLIPS.items():
-            if clip != "Source":
-                got = images.get(clip)
-                arrays[name] = None if got is None else _conform(got, plate_bounds, name)
+        frame = round(time)
+        frames = {frame: _node_arrays(images, plate_bounds)}
+        for other, at in (neighbours or {}).items():
+            got = at.get("Source")
+            if got is not None and tuple(int(v) for v in got[0]) == plate_bounds:
+                frames[int(other)] = _node_arrays(at, plate_bounds)
 
         (ox1, oy1, ox2, oy2), out = output
         wx1, wy1 = max(window[0], ox1), max(window[1], oy1)
@@ -253,7 +295,7 @@ class Effect:
         px1, py2 = plate_bounds[0], plate_bounds[3]
         region = (x1 - px1, py2 - y2, x2 - px1, py2 - y1)  # top-down, in the plate's pixels
         name = values["output"]
-        passes = node.render(round(time), _Fetcher(arrays), region, [name])
+        passes = node.render(frame, _Fetcher(frames), region, [name], progress)
         pixels = _fit(np.asarray(passes[name], np.float32), out.shape[2])
         out[y1 - oy1 : y2 - oy1, x1 - ox1 : x2 - ox1, :] = pixels[::-1]
 

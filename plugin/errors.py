@@ -27,3 +27,8 @@ class AlignmentWarning(UserWarning):
 
     The message says what went wrong (too few matches, a large residual) and what to do.
     """
+
+
+class RenderAborted(Exception):
+    """The host asked the render to stop (OpenFX abort, a cancelled progress bar). Not an
+    error: hosts stop quietly and nothing is cached or written."""

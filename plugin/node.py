@@ -30,12 +30,24 @@ import numpy as np
 
 from bgmatte import kernels
 from bgmatte.plugin import colour, temporal
-from bgmatte.plugin.errors import BgmatteError
+from bgmatte.plugin.errors import BgmatteError, RenderAborted
 from bgmatte.plugin.params import INPUTS, PARAMS, PASSES, resolve_params
 from bgmatte.plugin.solve import Matte, solve
 
 NODE_VERSION = "bgmatte.node/1"
 Region = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels of the plate
+Progress = Callable[[float], bool]  # fraction done -> True when the host wants to stop
+
+
+def _stage(progress: Progress | None, start: float, width: float) -> Callable[[float], None]:
+    """A solve-stage callback mapping [0, 1] onto [start, start + width] of the whole render,
+    raising :class:`RenderAborted` when the host says stop."""
+
+    def report(fraction: float) -> None:
+        if progress is not None and progress(start + width * fraction):
+            raise RenderAborted("the host aborted the render")
+
+    return report
 
 
 @dataclass(frozen=True)
@@ -125,13 +137,16 @@ class Node:
                 self._key_locks.pop(key, None)
             return result
 
-    def _solve_single(self, frame: int, fetcher: Fetcher) -> Matte:
+    def _solve_single(
+        self, frame: int, fetcher: Fetcher, report: Callable[[float], None] | None = None
+    ) -> Matte:
         found = {i.name: self._fetch(fetcher, i.name, frame, i.required) for i in INPUTS}
         try:
             return solve(
                 *(None if f is None else f.pixels for f in found.values()),
                 self.values,
                 self.device,
+                report,
             )
         except BgmatteError as err:
             got = found.get(err.input_name)
@@ -140,32 +155,38 @@ class Node:
             # Name the file (and so the frame) the bad pixels came from.
             raise BgmatteError(f"{err.input_name} {got.label}", err.problem, err.fix) from err
 
-    def single_frame(self, frame: int, fetcher: Fetcher) -> Matte:
+    def single_frame(
+        self, frame: int, fetcher: Fetcher, report: Callable[[float], None] | None = None
+    ) -> Matte:
         """The matte of ``frame`` alone (no temporal filtering), cached."""
         key = self.cache_key(frame, fetcher)
-        return self._cached(key, lambda: self._solve_single(frame, fetcher))
+        return self._cached(key, lambda: self._solve_single(frame, fetcher, report))
 
     def window(self, frame: int, fetcher: Fetcher) -> list[int]:
         """The frames the result of ``frame`` depends on: N-r..N+r where the plate has them."""
         r = int(self.values["temporal_radius"])
         return [m for m in range(frame - r, frame + r + 1) if m == frame or fetcher.frame_exists(m)]
 
-    def solve_frame(self, frame: int, fetcher: Fetcher) -> Matte:
-        """The whole-frame result, from the cache when the inputs did not change."""
+    def solve_frame(
+        self, frame: int, fetcher: Fetcher, progress: Progress | None = None
+    ) -> Matte:
+        """The whole-frame result, from the cache when the inputs did not change.
+        ``progress`` (fraction done → stop?) is called between stages."""
         if not self.values["temporal_radius"]:
-            return self.single_frame(frame, fetcher)
+            return self.single_frame(frame, fetcher, _stage(progress, 0.0, 1.0))
         frames = self.window(frame, fetcher)
         blob = json.dumps(["temporal", frame, [self.cache_key(m, fetcher) for m in frames]])
         key = hashlib.sha256(blob.encode()).hexdigest()
-        return self._cached(key, lambda: self._stabilised(frame, frames, fetcher))
+        return self._cached(key, lambda: self._stabilised(frame, frames, fetcher, progress))
 
-    def _stabilised(self, frame: int, frames: list[int], fetcher: Fetcher) -> Matte:
-        centre = self.single_frame(frame, fetcher)
+    def _stabilised(
+        self, frame: int, frames: list[int], fetcher: Fetcher, progress: Progress | None
+    ) -> Matte:
+        share = 0.95 / len(frames)  # each frame's solve; the filter takes the rest
+        centre = self.single_frame(frame, fetcher, _stage(progress, 0.0, share))
         neighbours = []
-        for m in frames:
-            if m == frame:
-                continue
-            other = self.single_frame(m, fetcher)
+        for i, m in enumerate(f for f in frames if f != frame):
+            other = self.single_frame(m, fetcher, _stage(progress, share * (i + 1), share))
             if other.alpha.shape != centre.alpha.shape:
                 h, w = centre.alpha.shape
                 raise BgmatteError(
@@ -177,6 +198,7 @@ class Node:
             assert other.plate is not None
             neighbours.append((other.plate, other.alpha))
         assert centre.plate is not None
+        _stage(progress, 0.95, 0.05)(0.0)
         alpha = temporal.stabilise(centre.plate, centre.alpha, neighbours)
         fg = temporal.unmix(centre.plate, centre.clean_plate, alpha)
         comp = None
@@ -190,16 +212,20 @@ class Node:
         fetcher: Fetcher,
         region: Region | None = None,
         passes: Sequence[str] | None = None,
+        progress: Progress | None = None,
     ) -> dict[str, np.ndarray]:
         """The requested passes (default: the ``output`` param) of ``frame``, cropped to
-        ``region``; each H×W×C float32."""
+        ``region``; each H×W×C float32. ``progress(fraction)`` is called between stages; when
+        it returns True the render stops with :class:`RenderAborted`."""
         names = list(passes) if passes else [self.values["output"]]
         for name in names:
             if name not in PASSES:
                 raise BgmatteError(
                     "--pass", f"unknown pass '{name}'", f"pick from {', '.join(PASSES)}"
                 )
-        result = self.solve_frame(frame, fetcher)
+        result = self.solve_frame(frame, fetcher, progress)
+        if progress is not None and progress(1.0):
+            raise RenderAborted("the host aborted the render")
         h, w = result.alpha.shape
         x0, y0, x1, y1 = region if region is not None else (0, 0, w, h)
         if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):

@@ -6,7 +6,7 @@ every host) call it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,10 +70,17 @@ def solve(
     background: np.ndarray | None,
     params: Mapping[str, Any],
     device: str = "cpu",
+    progress: Callable[[float], None] | None = None,
 ) -> Matte:
     """Check the inputs, align the clean plate, run the engine, unmix the foreground.
 
-    Inputs in the working space."""
+    Inputs in the working space. ``progress`` is called with the fraction done between
+    stages (hosts show it, and may raise :class:`RenderAborted` from it to stop)."""
+
+    def done(fraction: float) -> None:
+        if progress is not None:
+            progress(fraction)
+
     policy = params["nan"]
     p = validate.finite(validate.as_rgb(plate, "plate"), "plate", policy)
     c = validate.as_rgb(clean_plate, "clean_plate")
@@ -92,8 +99,11 @@ def solve(
 
     # Hand-held: the clean plate is aligned to this frame before the engine, so both engines
     # (and their exposure match) see aligned pixels.
+    done(0.05)
     c = align(p, c, params["align"]).clean_plate
+    done(0.15)
     result = get_engine(params["engine"])(p, c, seg, params)
+    done(0.9)
     k = kernels.for_device(device)
     if k is kernels.numpy_kernels:
         fg = kernels.unmix_foreground(p, result.clean_plate, result.alpha)

@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -47,6 +48,7 @@ const OfxPropertySuiteV1* gProp = nullptr;
 const OfxImageEffectSuiteV1* gEffect = nullptr;
 const OfxParameterSuiteV1* gParam = nullptr;
 const OfxMessageSuiteV1* gMessage = nullptr;
+const OfxProgressSuiteV1* gProgress = nullptr;  // optional: hosts without it get no bar
 
 // ---- the description, read once from Python ----------------------------------------------
 struct ParamDesc {
@@ -366,6 +368,8 @@ OfxStatus fetch_suites() {
       gHost->fetchSuite(gHost->host, ofx::kParameterSuite, 1));
   gMessage = static_cast<const OfxMessageSuiteV1*>(
       gHost->fetchSuite(gHost->host, ofx::kMessageSuite, 1));
+  gProgress = static_cast<const OfxProgressSuiteV1*>(
+      gHost->fetchSuite(gHost->host, ofx::kProgressSuite, 1));
   if (gProp == nullptr || gEffect == nullptr || gParam == nullptr) {
     return kOfxStatErrMissingHostFeature;
   }
@@ -391,7 +395,9 @@ OfxStatus on_describe(OfxImageEffectHandle effect) {
   set_int(props, ofx::kSupportsTiles, 1);
   set_int(props, ofx::kSupportsMultiResolution, 1);
   set_int(props, ofx::kSupportsMultipleClipDepths, 0);
-  set_int(props, ofx::kTemporalClipAccess, 0);
+  // temporal_radius > 0 reads neighbouring frames; a fixed window, so any render order works.
+  set_int(props, ofx::kTemporalClipAccess, 1);
+  set_int(props, ofx::kSequentialRender, 0);
   set_int(props, ofx::kSingleInstance, 0);
   set_int(props, ofx::kHostFrameThreading, 0);  // the node solves whole frames itself
   set_string(props, ofx::kRenderThreadSafety, ofx::kRenderFullySafe);
@@ -408,7 +414,7 @@ OfxStatus on_describe_in_context(OfxImageEffectHandle effect) {
       set_string(props, ofx::kSupportedComponents, c.components[i], static_cast<int>(i));
     }
     set_int(props, ofx::kSupportsTiles, 1);
-    set_int(props, ofx::kTemporalClipAccess, 0);
+    set_int(props, ofx::kTemporalClipAccess, 1);
     set_int(props, ofx::kClipOptional, c.optional ? 1 : 0);
     set_int(props, ofx::kClipIsMask, c.mask ? 1 : 0);
   }
@@ -646,18 +652,8 @@ py::object view_of(const HostImage& img, const std::string& clip) {
   return py::make_tuple(bounds, arr);
 }
 
-OfxStatus on_render(OfxImageEffectHandle effect, OfxPropertySetHandle in) {
-  Instance* inst = instance_of(effect);
-  if (inst == nullptr || inst->py_effect == nullptr) {
-    post_error(effect, "bgmatte: render called on an instance that was never created");
-    return kOfxStatFailed;
-  }
-  double time = 0.0;
-  gProp->propGetDouble(in, ofx::kPropTime, 0, &time);
-  OfxRectI window{};
-  gProp->propGetIntN(in, ofx::kRenderWindow, 4, &window.x1);
-
-  // Parameter values at this time, raw (choice index, bool as int): ofx_bridge converts.
+// Parameter values at ``time``, raw (choice index, bool as int): ofx_bridge converts.
+py::dict read_params(OfxImageEffectHandle effect, double time) {
   py::dict params;
   OfxParamSetHandle param_set = nullptr;
   gEffect->getParamSet(effect, &param_set);
@@ -678,17 +674,112 @@ OfxStatus on_render(OfxImageEffectHandle effect, OfxPropertySetHandle in) {
       if (gParam->paramGetValueAtTime(h, time, &v) == kOfxStatOK) params[p.name.c_str()] = v;
     }
   }
+  return params;
+}
 
-  std::vector<HostImage> inputs(d->clips.size());
+// The temporal window's half width (param temporal_radius), 0 when the host has no value.
+int temporal_radius(OfxImageEffectHandle effect, double time) {
+  OfxParamSetHandle param_set = nullptr;
+  gEffect->getParamSet(effect, &param_set);
+  OfxParamHandle h = nullptr;
+  int r = 0;
+  if (param_set != nullptr &&
+      gParam->paramGetHandle(param_set, "temporal_radius", &h, nullptr) == kOfxStatOK) {
+    gParam->paramGetValueAtTime(h, time, &r);
+  }
+  return r < 0 ? 0 : r;
+}
+
+// Frames N-r..N+r of every input clip (the host clamps to what the clips have).
+OfxStatus on_frames_needed(OfxImageEffectHandle effect, OfxPropertySetHandle in,
+                           OfxPropertySetHandle out) {
+  double time = 0.0;
+  gProp->propGetDouble(in, ofx::kPropTime, 0, &time);
+  const int r = temporal_radius(effect, time);
+  if (r == 0) return kOfxStatReplyDefault;  // the current frame only
+  const double range[2] = {time - r, time + r};
+  for (const auto& c : description()->clips) {
+    const std::string prop = std::string(ofx::kClipFrameRangePrefix) + c.name;
+    gProp->propSetDoubleN(out, prop.c_str(), 2, range);
+  }
+  return kOfxStatOK;
+}
+
+// Identity where the chosen pass is an input unchanged (ofx_bridge.Effect.identity says).
+OfxStatus on_is_identity(OfxImageEffectHandle effect, OfxPropertySetHandle in,
+                         OfxPropertySetHandle out) {
+  Instance* inst = instance_of(effect);
+  if (inst == nullptr || inst->py_effect == nullptr) return kOfxStatReplyDefault;
+  double time = 0.0;
+  gProp->propGetDouble(in, ofx::kPropTime, 0, &time);
+  py::object clip = inst->py_effect->attr("identity")(read_params(effect, time));
+  if (clip.is_none()) return kOfxStatReplyDefault;
+  set_string(out, ofx::kPropName, clip.cast<std::string>());
+  set_double(out, ofx::kPropTime, time);
+  return kOfxStatOK;
+}
+
+// Progress bar for one render: started here, ended when it goes out of scope.
+struct ProgressBar {
+  OfxImageEffectHandle effect;
+  bool on = false;
+  explicit ProgressBar(OfxImageEffectHandle e) : effect(e) {
+    on = gProgress != nullptr && gProgress->progressStart != nullptr &&
+         gProgress->progressStart(effect, "bgmatte") == kOfxStatOK;
+  }
+  ProgressBar(const ProgressBar&) = delete;
+  ProgressBar& operator=(const ProgressBar&) = delete;
+  ~ProgressBar() {
+    if (on && gProgress->progressEnd != nullptr) gProgress->progressEnd(effect);
+  }
+  // True when the render should stop: the host aborted, or the user cancelled the bar.
+  bool update(double fraction) const {
+    bool stop = gEffect->abort != nullptr && gEffect->abort(effect) != 0;
+    if (on && gProgress->progressUpdate != nullptr &&
+        gProgress->progressUpdate(effect, fraction) == kOfxStatReplyNo) {
+      stop = true;
+    }
+    return stop;
+  }
+};
+
+OfxStatus on_render(OfxImageEffectHandle effect, OfxPropertySetHandle in) {
+  Instance* inst = instance_of(effect);
+  if (inst == nullptr || inst->py_effect == nullptr) {
+    post_error(effect, "bgmatte: render called on an instance that was never created");
+    return kOfxStatFailed;
+  }
+  double time = 0.0;
+  gProp->propGetDouble(in, ofx::kPropTime, 0, &time);
+  OfxRectI window{};
+  gProp->propGetIntN(in, ofx::kRenderWindow, 4, &window.x1);
+
+  py::dict params = read_params(effect, time);
+  const Description* d = description();
+  // Every connected input at this time, and at the temporal window's other frames (those
+  // the host has: a failed fetch past the clip's ends simply leaves that frame out).
+  const int r = temporal_radius(effect, time);
+  std::vector<std::unique_ptr<HostImage>> held;
   py::dict images;
-  for (size_t i = 0; i < d->clips.size(); ++i) {
-    const std::string& name = d->clips[i].name;
-    bool connected = false;
-    OfxImageClipHandle clip = clip_handle(effect, name, &connected);
-    if (connected && fetch_image(clip, time, inputs[i])) {
-      images[name.c_str()] = view_of(inputs[i], name);
-    } else {
-      images[name.c_str()] = py::none();
+  py::dict neighbours;
+  for (int offset = -r; offset <= r; ++offset) {
+    py::dict at;
+    bool have_source = false;
+    for (const auto& c : d->clips) {
+      bool connected = false;
+      OfxImageClipHandle clip = clip_handle(effect, c.name, &connected);
+      held.push_back(std::make_unique<HostImage>());
+      if (connected && fetch_image(clip, time + offset, *held.back())) {
+        at[c.name.c_str()] = view_of(*held.back(), c.name);
+        if (c.name == "Source") have_source = true;
+      } else {
+        at[c.name.c_str()] = py::none();
+      }
+    }
+    if (offset == 0) {
+      images = at;
+    } else if (have_source) {
+      neighbours[py::int_(static_cast<long>(time) + offset)] = at;
     }
   }
   HostImage output;
@@ -698,8 +789,10 @@ OfxStatus on_render(OfxImageEffectHandle effect, OfxPropertySetHandle in) {
   }
   py::object out_view = view_of(output, ofx::kOutputClipName);
   py::tuple win = py::make_tuple(window.x1, window.y1, window.x2, window.y2);
-  if (gEffect->abort != nullptr && gEffect->abort(effect) != 0) return kOfxStatOK;
-  inst->py_effect->attr("render")(time, win, params, images, out_view);
+  ProgressBar bar(effect);
+  if (bar.update(0.0)) return kOfxStatOK;  // aborted before anything was done
+  py::cpp_function progress([&bar](double fraction) { return bar.update(fraction); });
+  inst->py_effect->attr("render")(time, win, params, images, out_view, neighbours, progress);
   return kOfxStatOK;
 }
 
@@ -718,6 +811,10 @@ OfxStatus dispatch(const char* action, OfxImageEffectHandle effect, OfxPropertyS
   if (std::strcmp(action, ofx::kActionGetRoIs) == 0) {
     return on_regions_of_interest(effect, in, out);
   }
+  if (std::strcmp(action, ofx::kActionGetFramesNeeded) == 0) {
+    return on_frames_needed(effect, in, out);
+  }
+  if (std::strcmp(action, ofx::kActionIsIdentity) == 0) return on_is_identity(effect, in, out);
   if (std::strcmp(action, ofx::kActionGetClipPreferences) == 0) {
     return on_clip_preferences(effect, out);
   }
@@ -755,6 +852,8 @@ OfxStatus main_entry(const char* action, const void* handle, OfxPropertySetHandl
     try {
       return dispatch(action, effect, in, out);
     } catch (py::error_already_set& err) {
+      // An abort the host asked for is not an error: stop quietly.
+      if (gBridge != nullptr && err.matches(gBridge->attr("RenderAborted"))) return kOfxStatOK;
       post_error(handle, python_error_text(err));
       return kOfxStatFailed;
     } catch (const std::exception& err) {

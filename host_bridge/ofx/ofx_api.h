@@ -129,6 +129,14 @@ struct OfxMessageSuiteV1 {
                        const char* format, ...);
 };
 
+// Progress feedback: start with a label, update with a fraction in [0, 1] (the host may answer
+// kOfxStatReplyNo when the user cancelled), end.
+struct OfxProgressSuiteV1 {
+  OfxStatus (*progressStart)(void* effectInstance, const char* label);
+  OfxStatus (*progressUpdate)(void* effectInstance, double progress);
+  OfxStatus (*progressEnd)(void* effectInstance);
+};
+
 }  // extern "C"
 
 // ---- names: suites, actions, properties, values ----------------------------------------------
@@ -137,6 +145,7 @@ inline constexpr const char* kPropertySuite = "OfxPropertySuite";
 inline constexpr const char* kImageEffectSuite = "OfxImageEffectSuite";
 inline constexpr const char* kParameterSuite = "OfxParameterSuite";
 inline constexpr const char* kMessageSuite = "OfxMessageSuite";
+inline constexpr const char* kProgressSuite = "OfxProgressSuite";
 inline constexpr const char* kImageEffectPluginApi = "OfxImageEffectPluginAPI";
 
 // actions
@@ -151,6 +160,8 @@ inline constexpr const char* kActionRender = "OfxImageEffectActionRender";
 inline constexpr const char* kActionGetRoD = "OfxImageEffectActionGetRegionOfDefinition";
 inline constexpr const char* kActionGetRoIs = "OfxImageEffectActionGetRegionsOfInterest";
 inline constexpr const char* kActionGetClipPreferences = "OfxImageEffectActionGetClipPreferences";
+inline constexpr const char* kActionGetFramesNeeded = "OfxImageEffectActionGetFramesNeeded";
+inline constexpr const char* kActionIsIdentity = "OfxImageEffectActionIsIdentity";
 
 // general properties
 inline constexpr const char* kPropLabel = "OfxPropLabel";
@@ -161,6 +172,7 @@ inline constexpr const char* kPropVersion = "OfxPropVersion";
 inline constexpr const char* kPropVersionLabel = "OfxPropVersionLabel";
 inline constexpr const char* kPropInstanceData = "OfxPropInstanceData";
 inline constexpr const char* kPropTime = "OfxPropTime";
+inline constexpr const char* kPropName = "OfxPropName";
 
 // image effect (descriptor and instance) properties
 inline constexpr const char* kGrouping = "OfxImageEffectPluginPropGrouping";
@@ -207,6 +219,8 @@ inline constexpr const char* kRegionOfInterest = "OfxImageEffectPropRegionOfInte
 inline constexpr const char* kClipRoIPrefix = "OfxImageClipPropRoI_";
 inline constexpr const char* kClipComponentsPrefix = "OfxImageClipPropComponents_";
 inline constexpr const char* kClipDepthPrefix = "OfxImageClipPropDepth_";
+inline constexpr const char* kClipFrameRangePrefix = "OfxImageClipPropFrameRange_";
+inline constexpr const char* kFrameRange = "OfxImageEffectPropFrameRange";
 
 // parameters
 inline constexpr const char* kParamTypeInteger = "OfxParamTypeInteger";

@@ -135,6 +135,14 @@ ParamSuite = _suite(
 MessageSuite = _suite(
     "MessageSuite", [("message", _F(STAT, P, C.c_char_p, C.c_char_p, C.c_char_p, C.c_char_p))]
 )
+ProgressSuite = _suite(
+    "ProgressSuite",
+    [
+        ("progressStart", _F(STAT, P, C.c_char_p)),
+        ("progressUpdate", _F(STAT, P, C.c_double)),
+        ("progressEnd", _F(STAT, P)),
+    ],
+)
 
 
 class Props:
@@ -151,6 +159,9 @@ class Host:
     def __init__(self, binary: Path) -> None:
         self.objects: dict[int, Any] = {}
         self.messages: list[str] = []
+        self.progress: list[Any] = []  # "start", fractions, "end"
+        self.cancel_after: int | None = None  # progress updates before the user cancels
+        self.aborted = False
         self.lock = threading.Lock()
         self._build_suites()
         self.lib = C.CDLL(str(binary))  # RTLD_LOCAL, as hosts do
@@ -278,9 +289,10 @@ class Host:
 
         def clip_get_image(clip: Any, time: float, region: Any, out: Any) -> int:
             c = self.objects[int(clip)]
-            if c.get("image") is None:
+            image = c.get("frames", {}).get(time, c.get("image"))
+            if image is None:
                 return 1
-            (x1, y1, x2, y2), arr = c["image"]
+            (x1, y1, x2, y2), arr = image
             img = Props(
                 OfxImagePropData=[arr.ctypes.data],
                 OfxImagePropBounds=[x1, y1, x2, y2],
@@ -312,7 +324,7 @@ class Host:
             clip_get_image,
             lambda img: 0,
             clip_rod,
-            lambda h: 0,
+            lambda h: int(self.aborted),
             None,
             None,
             None,
@@ -364,11 +376,24 @@ class Host:
             return 0
 
         self.message_suite = _fill(MessageSuite, message)
+
+        def progress_update(h: Any, fraction: float) -> int:
+            self.progress.append(fraction)
+            updates = sum(isinstance(v, float) for v in self.progress)
+            return 13 if self.cancel_after is not None and updates > self.cancel_after else 0
+
+        self.progress_suite = _fill(
+            ProgressSuite,
+            lambda h, label: self.progress.append("start") or 0,
+            progress_update,
+            lambda h: self.progress.append("end") or 0,
+        )
         suites = {
             b"OfxPropertySuite": self.prop_suite,
             b"OfxImageEffectSuite": self.effect_suite,
             b"OfxParameterSuite": self.param_suite,
             b"OfxMessageSuite": self.message_suite,
+            b"OfxProgressSuite": self.progress_suite,
         }
 
         def fetch(host: Any, name: bytes, version: int) -> int | None:
@@ -378,9 +403,11 @@ class Host:
         self.fetch_cb = FETCH(fetch)
 
     # -- actions
-    def action(self, name: str, handle: int | None, in_args: Props | None = None) -> int:
+    def action(
+        self, name: str, handle: int | None, in_args: Props | None = None, out: Props | None = None
+    ) -> int:
         inh = self.new(in_args) if in_args is not None else None
-        outh = self.new(Props())
+        outh = self.new(out if out is not None else Props())
         return int(self.plugin.mainEntry(name.encode(), handle, inh, outh))
 
     def describe(self, context: str = "OfxImageEffectContextGeneral") -> dict[str, Any]:
@@ -412,6 +439,17 @@ class Host:
         assert self.action("OfxActionCreateInstance", h) == 0, self.messages
         return h
 
+    def connect_frames(self, inst: int, clip: str, frames: dict[int, np.ndarray]) -> None:
+        """A clip with a different image per frame (top-down arrays), absent elsewhere."""
+        c = self.objects[self.objects[inst]["clips"][clip]]
+        c["image"] = None
+        c["frames"] = {}
+        for frame, top_down in frames.items():
+            h, w = top_down.shape[:2]
+            arr = np.ascontiguousarray(top_down[::-1], np.float32)
+            c["frames"][float(frame)] = ((0, 0, w, h), arr)
+        self.props(c["props"]).values["OfxImageClipPropConnected"] = [1]
+
     def connect(
         self, inst: int, clip: str, top_down: np.ndarray | None, origin: tuple[int, int] = (0, 0)
     ) -> None:
@@ -425,9 +463,11 @@ class Host:
         c["image"] = ((origin[0], origin[1], origin[0] + w, origin[1] + h), arr)
         self.props(c["props"]).values["OfxImageClipPropConnected"] = [1]
 
-    def render(self, inst: int, window: tuple[int, int, int, int], scale: float = 1.0) -> int:
+    def render(
+        self, inst: int, window: tuple[int, int, int, int], scale: float = 1.0, time: float = 1.0
+    ) -> int:
         args = Props(
-            OfxPropTime=[1.0],
+            OfxPropTime=[time],
             OfxImageEffectPropRenderWindow=list(window),
             OfxImageEffectPropRenderScale=[scale, scale],
             OfxImageEffectPropFieldToRender=[b"OfxImageFieldNone"],
@@ -603,6 +643,100 @@ def test_two_instances_on_two_threads(host: Host, desc: dict[str, Any]) -> None:
         assert np.abs(host.output(inst) - bgmatte.matte(plate, clean).rgba).max() <= TOL
 
 
+def _moving(frames: int = 5) -> Any:
+    from bgmatte.plugin.moving import make_moving_shot
+
+    return make_moving_shot(frames, height=H, width=W, speed=0.5, seed=6)
+
+
+def test_frames_needed_follow_the_temporal_radius(host: Host, desc: dict[str, Any]) -> None:
+    plate, clean = _shot(seed=14)
+    alone = _instance(host, desc, plate, clean)
+    assert host.action("OfxImageEffectActionGetFramesNeeded", alone, Props(OfxPropTime=[7.0])) == 14
+    window = _instance(host, desc, plate, clean, temporal_radius=2)
+    out = Props()
+    args = Props(OfxPropTime=[7.0])
+    assert host.action("OfxImageEffectActionGetFramesNeeded", window, args, out) == 0
+    for clip in ("Source", "CleanPlate", "Segmentation", "Background"):
+        assert out.values[f"OfxImageClipPropFrameRange_{clip}"] == [5.0, 9.0]
+    props = host.props(desc["props"]).values
+    assert props["OfxImageEffectPropTemporalClipAccess"] == [1]
+    assert props["OfxImageEffectInstancePropSequentialRender"] == [0]  # any order will do
+
+
+def test_temporal_render_matches_the_node(host: Host, desc: dict[str, Any]) -> None:
+    from bgmatte.host_bridge.arrays import ArrayFetcher
+    from bgmatte.plugin.node import Node
+
+    shot = _moving()
+    plates = {i + 1: p for i, p in enumerate(shot.plates)}
+    inst = host.create(desc, temporal_radius=1, engine="classical")
+    host.connect_frames(inst, "Source", {f: _rgba(p) for f, p in plates.items()})
+    host.connect(inst, "CleanPlate", _rgba(shot.clean_plate))
+    host.connect(inst, "Output", np.zeros((H, W, 4), np.float32))
+    node = Node({"temporal_radius": 1, "engine": "classical"})
+    fetcher = ArrayFetcher(plate=plates, clean_plate=shot.clean_plate)
+    for frame in (1, 3, 5):  # the shot's ends have one neighbour, the middle two
+        assert host.render(inst, (0, 0, W, H), time=float(frame)) == 0, host.messages
+        ref = node.render(frame, fetcher)["rgba"]
+        assert np.abs(host.output(inst) - ref).max() <= TOL
+    single = Node({"engine": "classical"}).render(5, fetcher)["rgba"]
+    assert np.abs(host.output(inst) - single).max() > 1e-3  # the window changed the matte
+
+
+def test_identity_only_where_the_pass_is_the_clean_plate(host: Host, desc: dict[str, Any]) -> None:
+    plate, clean = _shot(seed=15)
+    args = Props(OfxPropTime=[1.0], OfxImageEffectPropRenderWindow=[0, 0, W, H])
+    default = _instance(host, desc, plate, clean)
+    assert host.action("OfxImageEffectActionIsIdentity", default, args) == 14
+    params = {"output": "aligned_clean_plate", "align": "off", "match_exposure": 0}
+    same = _instance(host, desc, plate, clean, **params)
+    out = Props()
+    assert host.action("OfxImageEffectActionIsIdentity", same, args, out) == 0
+    assert out.values["OfxPropName"] == [b"CleanPlate"] and out.values["OfxPropTime"] == [1.0]
+    assert host.render(same, (0, 0, W, H)) == 0, host.messages
+    assert np.array_equal(host.output(same), _rgba(clean))  # what the host will copy
+    matched = _instance(host, desc, plate, clean, **{**params, "match_exposure": 1})
+    assert host.action("OfxImageEffectActionIsIdentity", matched, args) == 14
+
+
+def test_progress_rises_and_abort_stops_quietly(host: Host, desc: dict[str, Any]) -> None:
+    plate, clean = _shot(seed=16)
+    inst = _instance(host, desc, plate, clean)
+    host.progress.clear()
+    assert host.render(inst, (0, 0, W, H)) == 0, host.messages
+    fractions = [v for v in host.progress if isinstance(v, float)]
+    assert host.progress[0] == "start" and host.progress[-1] == "end"
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert len(fractions) >= 4  # between the stages, not just at the ends
+
+    messages = len(host.messages)
+    for how in ("abort", "cancel"):
+        stopped = _instance(host, desc, *_shot(seed=17))
+        sentinel = np.full((H, W, 4), -7.0, np.float32)
+        host.connect(stopped, "Output", sentinel)
+        host.aborted, host.cancel_after = how == "abort", 2 if how == "cancel" else None
+        try:
+            assert host.render(stopped, (0, 0, W, H)) == 0
+        finally:
+            host.aborted, host.cancel_after = False, None
+        assert np.array_equal(host.output(stopped), sentinel), how  # nothing written
+    assert len(host.messages) == messages  # a stop is not an error
+
+
+DEV01 = Path(__file__).resolve().parents[3] / "shared" / "data" / "dev_cases" / "dev01_gt02_bonita"
+
+
+@pytest.mark.skipif(not DEV01.is_dir(), reason=f"dev case not found at {DEV01}")
+def test_dev_case_renders_like_bgmatte_matte(host: Host, desc: dict[str, Any]) -> None:
+    plate = read_image(str(DEV01 / "plate.exr"), "plate").pixels[..., :3]
+    clean = read_image(str(DEV01 / "clean_plate.exr"), "clean_plate").pixels[..., :3]
+    h, w = plate.shape[:2]
+    inst = _instance(host, desc, plate, clean)
+    assert host.render(inst, (0, 0, w, h)) == 0, host.messages
+    assert np.abs(host.output(inst) - bgmatte.matte(plate, clean).rgba).max() <= TOL
+
+
 # ---- the independent host ------------------------------------------------------------------
 needs_ofxhost = pytest.mark.skipif(
     not os.access(OFXHOST, os.X_OK) or shutil.which("ldd") is None,
@@ -668,3 +802,28 @@ def test_ofxhost_reports_the_python_error(tmp_path: Path) -> None:
     )  # fmt: skip
     assert run.returncode == 2
     assert "plugin said: bgmatte: plate: 1 pixel is NaN or Inf" in run.stderr
+
+
+@needs_ofxhost
+def test_ofxhost_renders_a_temporal_window_like_the_node(tmp_path: Path) -> None:
+    from bgmatte.host_bridge.arrays import ArrayFetcher
+    from bgmatte.plugin.node import Node
+
+    shot = _moving(4)
+    for i, plate in enumerate(shot.plates):
+        write_exr(str(tmp_path / f"plate.{i + 1:04d}.exr"), [("", plate)], half=False)
+    write_exr(str(tmp_path / "clean.exr"), [("", shot.clean_plate)], half=False)
+    run = _ofxhost(
+        "--plugin-id", PLUGIN_ID,
+        "--clip", f"Source={tmp_path / 'plate.####.exr'}",
+        "--clip", f"CleanPlate={tmp_path / 'clean.exr'}",
+        "--param", "temporal_radius=1", "--param", "engine=classical",
+        "--frame", "1-4", "--out", str(tmp_path / "out.####.exr"),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    plates = {i + 1: p for i, p in enumerate(shot.plates)}
+    fetcher = ArrayFetcher(plate=plates, clean_plate=shot.clean_plate)
+    node = Node({"temporal_radius": 1, "engine": "classical"})
+    for frame in range(1, 5):
+        got = np.asarray(read_image(str(tmp_path / f"out.{frame:04d}.exr"), "out").pixels)
+        assert np.abs(got[..., :4] - node.render(frame, fetcher)["rgba"]).max() <= TOL, frame
