@@ -167,9 +167,7 @@ class Node:
         r = int(self.values["temporal_radius"])
         return [m for m in range(frame - r, frame + r + 1) if m == frame or fetcher.frame_exists(m)]
 
-    def solve_frame(
-        self, frame: int, fetcher: Fetcher, progress: Progress | None = None
-    ) -> Matte:
+    def solve_frame(self, frame: int, fetcher: Fetcher, progress: Progress | None = None) -> Matte:
         """The whole-frame result, from the cache when the inputs did not change.
         ``progress`` (fraction done → stop?) is called between stages."""
         if not self.values["temporal_radius"]:
