@@ -827,3 +827,20 @@ def test_ofxhost_renders_a_temporal_window_like_the_node(tmp_path: Path) -> None
     for frame in range(1, 5):
         got = np.asarray(read_image(str(tmp_path / f"out.{frame:04d}.exr"), "out").pixels)
         assert np.abs(got[..., :4] - node.render(frame, fetcher)["rgba"]).max() <= TOL, frame
+
+
+@needs_ofxhost
+@pytest.mark.skipif(not DEV01.is_dir(), reason=f"dev case not found at {DEV01}")
+def test_ofxhost_renders_the_dev_case_like_bgmatte_matte(tmp_path: Path) -> None:
+    out = tmp_path / "out.exr"
+    run = _ofxhost(
+        "--plugin-id", PLUGIN_ID,
+        "--clip", f"Source={DEV01 / 'plate.exr'}",
+        "--clip", f"CleanPlate={DEV01 / 'clean_plate.exr'}",
+        "--frame", "1", "--out", str(out),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    plate = read_image(str(DEV01 / "plate.exr"), "plate").pixels[..., :3]
+    clean = read_image(str(DEV01 / "clean_plate.exr"), "clean_plate").pixels[..., :3]
+    got = np.asarray(read_image(str(out), "out").pixels)[..., :4]
+    assert np.abs(got - bgmatte.matte(plate, clean).rgba).max() <= TOL
