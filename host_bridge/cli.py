@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--skip-existing", action="store_true", help="keep frames already written")
     render.add_argument("--device", default="cpu", help="cpu or cuda")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
+    render.add_argument(
+        "--preview",
+        metavar="STEM",
+        help="also write STEM.mp4 (composite over a checkerboard) and STEM.png (contact sheet)",
+    )
     _add_params(render)
 
     demo = sub.add_parser("demo", help="render the built-in procedural demo shot")
@@ -182,8 +187,14 @@ def _render(args: argparse.Namespace) -> int:
             skip_existing=args.skip_existing,
             device=args.device,
             progress=lambda _frame: bar.update(1),
+            preview=args.preview,
         )
     print(f"bgmatte: wrote {len(written)} file(s) to {args.out}")
+    if args.preview:
+        from bgmatte.host_bridge.preview import ShotPreview
+
+        stem = ShotPreview(args.preview, [0]).stem
+        print(f"bgmatte: preview in {stem}.mp4 and {stem}.png")
     return 0
 
 

@@ -71,8 +71,11 @@ def render_shot(
     skip_existing: bool = False,
     device: str = "cpu",
     progress: Callable[[int], None] | None = None,
+    preview: str | None = None,
 ) -> list[str]:
-    """Render ``frames`` of the shot; returns the files written (skipped ones excluded)."""
+    """Render ``frames`` of the shot; returns the files written (skipped ones excluded).
+    ``preview``: also write ``<preview>.mp4`` and ``<preview>.png`` for review
+    (:mod:`bgmatte.host_bridge.preview`; frames skipped as existing are solved for it)."""
     fetcher = FileFetcher(inputs)
     todo = shot_frames(inputs["plate"] or "", frames)
     _check_out(out, fetcher, todo)
@@ -91,9 +94,16 @@ def render_shot(
         "bgmatte:ocioConfig": colour.config_name(),
     }
     written = []
+    review = None
+    if preview:
+        from bgmatte.host_bridge.preview import ShotPreview
+
+        review = ShotPreview(preview, todo)
     for frame in todo:
         path = frame_path(out, frame)
         if skip_existing and os.path.isfile(path):
+            if review is not None:
+                review.add(frame, node.solve_frame(frame, fetcher))
             if progress:
                 progress(frame)
             continue
@@ -111,6 +121,10 @@ def render_shot(
             attributes={**header, "bgmatte:frame": str(frame)},
         )
         written.append(path)
+        if review is not None:
+            review.add(frame, node.solve_frame(frame, fetcher))
         if progress:
             progress(frame)
+    if review is not None:
+        review.write()
     return written

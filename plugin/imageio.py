@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -273,3 +273,26 @@ def write_png(path: str, rgb: np.ndarray) -> None:
     pixels = np.ascontiguousarray(a)
     spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2], oiio.UINT8)
     _atomic_write(path, ".tmp.png", lambda tmp: _write_with_oiio(tmp, spec, pixels))
+
+
+def write_mp4(path: str, frames: Sequence[np.ndarray], fps: float = 24.0) -> None:
+    """Write display-encoded H×W×3 uint8 RGB frames as an MP4 (MPEG-4 part 2, OpenCV's
+    built-in encoder), atomically. For review previews only: lossy, 8-bit."""
+    if not frames:
+        raise BgmatteError("--preview", f"no frames to write to {path}", "render some frames")
+    h, w = frames[0].shape[:2]
+
+    def write(tmp: str) -> None:
+        import cv2
+
+        fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
+        video = cv2.VideoWriter(tmp, fourcc, fps, (w, h))
+        if not video.isOpened():
+            raise RuntimeError("OpenCV has no MPEG-4 encoder here")
+        try:
+            for f in frames:
+                video.write(np.ascontiguousarray(f[..., ::-1]))  # OpenCV wants BGR
+        finally:
+            video.release()
+
+    _atomic_write(path, ".tmp.mp4", write)

@@ -127,6 +127,38 @@ def test_temporal_window_renders_the_same_in_farm_chunks(
     assert not np.array_equal(centre, kit.exr_header(str(tmp_path / "alone" / "m.0003.exr"))[1])
 
 
+def test_preview_writes_a_video_and_a_contact_sheet(cli: Run, tmp_path: Path, kit: Any) -> None:
+    import cv2
+
+    clean = kit.clean_plate()
+    write_exr(str(tmp_path / "clean.exr"), [("", clean)])
+    for frame in range(1, 4):
+        plate = kit.plate_over(clean, kit.subject_alpha(cx=20.0 + 6 * frame), seed=frame)
+        write_exr(str(tmp_path / f"plate.{frame:04d}.exr"), [("", plate)])
+    stem = str(tmp_path / "review" / "shot")
+    (tmp_path / "review").mkdir()
+    rc, stdout, _ = _render(
+        cli, str(tmp_path / "plate.####.exr"), str(tmp_path / "clean.exr"),
+        str(tmp_path / "out" / "m.####.exr"), "--engine", "classical", "--preview", stem,
+    )  # fmt: skip
+    assert rc == 0
+    assert stdout.splitlines()[-1] == f"bgmatte: preview in {stem}.mp4 and {stem}.png"
+    assert kit.all_files(tmp_path / "review") == {"shot.mp4", "shot.png"}
+    video = cv2.VideoCapture(f"{stem}.mp4")
+    frames = []
+    while True:
+        ok, img = video.read()
+        if not ok:
+            break
+        frames.append(img)
+    assert len(frames) == 3 and frames[0].shape[:2] == (48, 64)
+    # The subject moves right: its bright core (over a grey checkerboard) moves with it.
+    centres = [float(np.argmax(f[24, :, 2])) for f in frames]
+    assert centres[0] < centres[1] < centres[2]
+    sheet = cv2.imread(f"{stem}.png")
+    assert sheet is not None and sheet.shape[0] > 3 * 200  # three frames, three rows
+
+
 def _age(path: Path) -> int:
     """Set ``path``'s times to an hour ago (so a rewrite cannot hide in timer resolution)."""
     st = path.stat()
