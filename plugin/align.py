@@ -243,10 +243,12 @@ def _ecc(
     return _rescale(full, t)
 
 
-def warning_message(problem: str) -> str:
-    """The one-line warning for a failed alignment: what went wrong and what to do."""
+def warning_message(problem: str, where: str = "") -> str:
+    """The one-line warning for a failed alignment: which frame (``where``, e.g. "frame 1002,
+    plate shot/p.1002.exr"), what went wrong and what to do."""
+    name = f"clean_plate ({where})" if where else "clean_plate"
     return (
-        f"clean_plate: cannot align it to the plate: {problem}; using it unaligned, so "
+        f"{name}: cannot align it to the plate: {problem}; using it unaligned, so "
         "background may key as subject where the camera moved; fix: frame the clean plate "
         "on the same textured background as the plate, or set align to off for a locked-off "
         "camera"
@@ -262,11 +264,13 @@ def _identity(clean_plate: np.ndarray, report: AlignReport) -> Alignment:
     return Alignment(clean_plate, np.eye(3), np.ones((h, w), bool), report)
 
 
-def align(plate: np.ndarray, clean_plate: np.ndarray, mode: str = "auto") -> Alignment:
+def align(
+    plate: np.ndarray, clean_plate: np.ndarray, mode: str = "auto", where: str = ""
+) -> Alignment:
     """Align ``clean_plate`` to ``plate`` (both H×W×3 float32, linear). See module docstring.
 
-    Warns with :class:`AlignmentWarning` and returns the clean plate unaligned when the
-    alignment fails.
+    Warns with :class:`AlignmentWarning` (naming ``where``: the frame) and returns the clean
+    plate unaligned when the alignment fails.
     """
     if mode not in MODES:
         raise ValueError(f"align mode {mode!r} is not one of {MODES}")
@@ -314,7 +318,7 @@ def align(plate: np.ndarray, clean_plate: np.ndarray, mode: str = "auto") -> Ali
         # In auto mode a failure only matters when the camera clearly moved: a sub-pixel
         # rigid estimate on a frame too small or plain for features is a locked-off shot.
         if rigid_motion is None or rigid_motion >= QUIET_FAILURE_PX:
-            warnings.warn(warning_message(str(failed)), AlignmentWarning, stacklevel=2)
+            warnings.warn(warning_message(str(failed), where), AlignmentWarning, stacklevel=2)
         return _identity(clean_plate, AlignReport(mode, "failed", problem=str(failed)))
     motion = _motion(h, height, width)
     report = AlignReport(mode, "aligned", matches, len(pts_p), residual, motion, used_ecc)

@@ -141,12 +141,17 @@ class Node:
         self, frame: int, fetcher: Fetcher, report: Callable[[float], None] | None = None
     ) -> Matte:
         found = {i.name: self._fetch(fetcher, i.name, frame, i.required) for i in INPUTS}
+        plate = found["plate"]
+        where = f"frame {frame}"
+        if plate is not None and plate.label and not plate.label.startswith("<"):
+            where += f", plate {plate.label}"
         try:
             return solve(
                 *(None if f is None else f.pixels for f in found.values()),
                 self.values,
                 self.device,
                 report,
+                where,
             )
         except BgmatteError as err:
             got = found.get(err.input_name)

@@ -71,11 +71,13 @@ def solve(
     params: Mapping[str, Any],
     device: str = "cpu",
     progress: Callable[[float], None] | None = None,
+    where: str = "",
 ) -> Matte:
     """Check the inputs, align the clean plate, run the engine, unmix the foreground.
 
     Inputs in the working space. ``progress`` is called with the fraction done between
-    stages (hosts show it, and may raise :class:`RenderAborted` from it to stop)."""
+    stages (hosts show it, and may raise :class:`RenderAborted` from it to stop). ``where``
+    names the frame in warnings (the node passes "frame N, plate <file>")."""
 
     def done(fraction: float) -> None:
         if progress is not None:
@@ -100,7 +102,7 @@ def solve(
     # Hand-held: the clean plate is aligned to this frame before the engine, so both engines
     # (and their exposure match) see aligned pixels.
     done(0.05)
-    c = align(p, c, params["align"]).clean_plate
+    c = align(p, c, params["align"], where).clean_plate
     done(0.15)
     result = get_engine(params["engine"])(p, c, seg, params)
     done(0.9)
