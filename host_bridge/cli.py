@@ -143,6 +143,20 @@ def _parser() -> argparse.ArgumentParser:
     tmp.add_argument("--json", help="also write the rows as JSON here")
     _add_settings(tmp)
 
+    adapt = sub.add_parser(
+        "adapt", help="fine-tune the photo model on a shot's own frames (self-supervised)"
+    )
+    adapt.add_argument("--plate", required=True, help="plate file pattern ('shot.####.exr')")
+    adapt.add_argument("--clean-plate", required=True, help="clean plate file or pattern")
+    adapt.add_argument("--segmentation", help="optional soft segmentation file or pattern")
+    adapt.add_argument("--frames", help="frames to learn from (default: every plate frame)")
+    adapt.add_argument("--out", required=True, help="adapted weights (.safetensors)")
+    adapt.add_argument("--config", help="TOML with an [adapt] section (configs/adapt.toml)")
+    adapt.add_argument("--steps", type=int, help="override the config's step count")
+    adapt.add_argument("--log", help="folder for TensorBoard, stage grids and report.html")
+    adapt.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_params(adapt)
+
     info = sub.add_parser("info", help="versions, device, OCIO config")
     info.add_argument("--colorspaces", action="store_true", help="list the OCIO colour spaces")
 
@@ -195,6 +209,69 @@ def _render(args: argparse.Namespace) -> int:
 
         stem = ShotPreview(args.preview, [0]).stem
         print(f"bgmatte: preview in {stem}.mp4 and {stem}.png")
+    return 0
+
+
+def _adapt(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from bgmatte.host_bridge.files import FileFetcher
+    from bgmatte.host_bridge.render import shot_frames
+    from bgmatte.plugin.engines.network import weights_path
+    from bgmatte.plugin.node import Node
+    from bgmatte.plugin.sequence import parse_frames
+    from bgmatte.plugin.training.adapt import adapt, load_adapt_config, prepare
+
+    cfg = load_adapt_config(args.config)
+    if args.steps:
+        cfg["steps"] = args.steps
+    if not args.out.endswith(".safetensors"):
+        raise BgmatteError(
+            "--out", f"{args.out} is not a .safetensors file", "name it *.safetensors"
+        )
+    frames = parse_frames(args.frames) if args.frames is not None else None
+    inputs = {
+        "plate": args.plate,
+        "clean_plate": args.clean_plate,
+        "segmentation": args.segmentation,
+    }
+    fetcher = FileFetcher(inputs)
+    todo = shot_frames(args.plate, frames)
+    fetcher.check_exists(todo)
+    params = _params(args)
+    weights = weights_path(params.get("weights", ""))
+    teacher = Node(
+        {
+            **params,
+            "engine": "network",
+            "weights": str(weights),
+            "refine_mode": cfg["teacher_refine"],
+            "temporal_radius": cfg["teacher_temporal_radius"],
+        },
+        cache_frames=2 * int(cfg["teacher_temporal_radius"]) + 2,
+    )
+    quiet = True if args.quiet else None
+    with tqdm(total=len(todo), unit="frame", desc="teacher", disable=quiet) as bar:
+
+        def solved(frame: int) -> Any:
+            matte = teacher.solve_frame(frame, fetcher)
+            bar.update(1)
+            return matte
+
+        shot = prepare(solved, todo)
+    log = args.log or str(Path(args.out).with_suffix("")) + "_adapt"
+    with tqdm(total=cfg["steps"], unit="step", desc="adapt", disable=quiet) as bar:
+
+        def progress(step: int, losses: dict[str, float]) -> None:
+            bar.n = step
+            bar.set_postfix(g=f"{losses['total_g']:.4f}", d=f"{losses['discriminator']:.3f}")
+            bar.refresh()
+
+        summary = adapt(shot, weights, args.out, cfg, log, progress)
+    print(
+        f"bgmatte: adapted weights in {args.out} ({summary['steps']} steps on "
+        f"{summary['frames']} frames, {summary['wall_seconds']:.0f} s); report in {log}/report.html"
+    )
     return 0
 
 
@@ -294,6 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _render(args)
         if args.command == "train":
             return _train(args)
+        if args.command == "adapt":
+            return _adapt(args)
         if args.command == "bench":
             return _bench(args)
         if args.command == "install-ofx":

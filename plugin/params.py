@@ -204,11 +204,12 @@ PARAMS: tuple[Param, ...] = (
     Param(
         "base_scale",
         "Base scale",
-        "Resolution of the network's base pass relative to the frame; 'auto' = 1/4 up to "
-        "2K, 1/8 beyond. Lower is faster and coarser.",
+        "Resolution of the network's base pass relative to the frame; 'auto' keeps the base "
+        "at most 512 px wide (1/2 up to 1K, 1/4 at HD and 2K, 1/8 at 4K). "
+        "Lower is faster and coarser.",
         "choice",
         "auto",
-        choices=("auto", "0.5", "0.25", "0.125"),
+        choices=("auto", "1", "0.5", "0.25", "0.125"),
     ),
     Param(
         "refine_mode",

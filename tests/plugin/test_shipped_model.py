@@ -24,9 +24,9 @@ def test_known_output_on_the_generated_shot(small_shot: DemoShot) -> None:
     assert m.params["engine"] == "network"  # the shipped model is the default engine
     # Recorded with the shipped weights (CPU, float32); a change of weights or of the
     # network code shows up here.
-    assert float(m.alpha.sum()) == pytest.approx(5440.3, abs=2.0)
+    assert float(m.alpha.sum()) == pytest.approx(5800.6, abs=2.0)
     np.testing.assert_allclose(
-        m.alpha[60, 70:75], [0.4579, 0.5532, 0.6309, 0.7465, 0.9144], atol=2e-3
+        m.alpha[34, 47:52], [0.0, 0.1808, 0.2704, 0.46, 0.7504], atol=2e-3
     )
     sad = float(np.abs(m.alpha - small_shot.alpha).sum() / 1000)
     assert sad < 0.2 * float(small_shot.alpha.sum() / 1000)
