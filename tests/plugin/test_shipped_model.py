@@ -25,8 +25,6 @@ def test_known_output_on_the_generated_shot(small_shot: DemoShot) -> None:
     # Recorded with the shipped weights (CPU, float32); a change of weights or of the
     # network code shows up here.
     assert float(m.alpha.sum()) == pytest.approx(5800.6, abs=2.0)
-    np.testing.assert_allclose(
-        m.alpha[34, 47:52], [0.0, 0.1808, 0.2704, 0.46, 0.7504], atol=2e-3
-    )
+    np.testing.assert_allclose(m.alpha[34, 47:52], [0.0, 0.1808, 0.2704, 0.46, 0.7504], atol=2e-3)
     sad = float(np.abs(m.alpha - small_shot.alpha).sum() / 1000)
     assert sad < 0.2 * float(small_shot.alpha.sum() / 1000)
