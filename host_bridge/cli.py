@@ -157,6 +157,16 @@ def _parser() -> argparse.ArgumentParser:
     adapt.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_params(adapt)
 
+    ada = bench_sub.add_parser("adapt", help="SAD per frame before/after adapting to a shot")
+    ada.add_argument("--frames", type=int, default=8, help="frames of the generated shot")
+    ada.add_argument("--size", default="180x320", help="HEIGHTxWIDTH")
+    ada.add_argument("--look", default="neon", help="the shot's look: neon (unseen) or day")
+    ada.add_argument("--config", help="TOML with an [adapt] section (default: the defaults)")
+    ada.add_argument("--steps", type=int, help="override the config's step count")
+    ada.add_argument("--seed", type=int, default=3, help="seed of the shot")
+    ada.add_argument("--out", default="runs/bench_adapt", help="folder for weights and logs")
+    ada.add_argument("--json", help="also write the rows as JSON here")
+
     info = sub.add_parser("info", help="versions, device, OCIO config")
     info.add_argument("--colorspaces", action="store_true", help="list the OCIO colour spaces")
 
@@ -218,9 +228,8 @@ def _adapt(args: argparse.Namespace) -> int:
     from bgmatte.host_bridge.files import FileFetcher
     from bgmatte.host_bridge.render import shot_frames
     from bgmatte.plugin.engines.network import weights_path
-    from bgmatte.plugin.node import Node
     from bgmatte.plugin.sequence import parse_frames
-    from bgmatte.plugin.training.adapt import adapt, load_adapt_config, prepare
+    from bgmatte.plugin.training.adapt import adapt, load_adapt_config, prepare, teacher_node
 
     cfg = load_adapt_config(args.config)
     if args.steps:
@@ -240,16 +249,7 @@ def _adapt(args: argparse.Namespace) -> int:
     fetcher.check_exists(todo)
     params = _params(args)
     weights = weights_path(params.get("weights", ""))
-    teacher = Node(
-        {
-            **params,
-            "engine": "network",
-            "weights": str(weights),
-            "refine_mode": cfg["teacher_refine"],
-            "temporal_radius": cfg["teacher_temporal_radius"],
-        },
-        cache_frames=2 * int(cfg["teacher_temporal_radius"]) + 2,
-    )
+    teacher = teacher_node(params, weights, cfg)
     quiet = True if args.quiet else None
     with tqdm(total=len(todo), unit="frame", desc="teacher", disable=quiet) as bar:
 
@@ -317,6 +317,11 @@ def _bench(args: argparse.Namespace) -> int:
     elif args.bench == "align":
         height, width = (int(v) for v in args.size.lower().split("x"))
         rows = bench.align_shots(args.shots, height, width, args.max_shake, args.seed, args.engine)
+    elif args.bench == "adapt":
+        height, width = (int(v) for v in args.size.lower().split("x"))
+        rows = bench.adapt_shot(
+            args.frames, height, width, args.look, args.seed, args.config, args.steps, args.out
+        )
     elif args.bench == "temporal":
         height, width = (int(v) for v in args.size.lower().split("x"))
         speeds = [float(v) for v in args.speeds.split(",")]

@@ -35,14 +35,33 @@ def _moved(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
     return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LANCZOS4, borderValue=0.0)
 
 
+LOOKS = ("day", "neon")
+
+
 def make_moving_shot(
-    frames: int = 8, height: int = 180, width: int = 320, speed: float = 1.3, seed: int = 11
+    frames: int = 8,
+    height: int = 180,
+    width: int = 320,
+    speed: float = 1.3,
+    seed: int = 11,
+    look: str = "day",
 ) -> MovingShot:
-    """``frames`` frames; the subject moves ``speed`` px per frame on average."""
+    """``frames`` frames; the subject moves ``speed`` px per frame on average.
+
+    ``look``: 'day' is the demo's palette; 'neon' re-lights the scene as the training data
+    never is (a dim teal background two stops down, the subject under a magenta key light),
+    for measuring self-supervised adaptation to a shot.
+    """
+    if look not in LOOKS:
+        raise ValueError(f"look {look!r} is not one of {LOOKS}")
     rng = np.random.default_rng(seed)
     subject = demo.make_demo_shot(height, width, seed=seed)
     bg = demo.hdr_background(rng, height, width)
-    premult = np.dstack([subject.foreground * subject.alpha[..., None], subject.alpha])
+    fg = subject.foreground
+    if look == "neon":
+        bg = bg * np.array([0.08, 0.3, 0.28], np.float32)
+        fg = fg * np.array([1.6, 0.35, 1.3], np.float32)
+    premult = np.dstack([fg * subject.alpha[..., None], subject.alpha])
 
     def capture(img: np.ndarray) -> np.ndarray:
         sigma = np.sqrt(0.002**2 + 0.0006 * np.clip(img, 0, None))

@@ -97,6 +97,22 @@ class ShotTensors:
     flow: torch.Tensor  # N-1, 2, H, W  frame t → t+1 (x, y), see temporal.flow
 
 
+def teacher_node(params: Mapping[str, Any], weights: str | Path, cfg: Mapping[str, Any]) -> Any:
+    """The node whose mattes teach the student: the network engine with the initial weights,
+    refinement ``teacher_refine`` and the temporal window ``teacher_temporal_radius``."""
+    from bgmatte.plugin.node import Node
+
+    radius = int(cfg["teacher_temporal_radius"])
+    values = {
+        **params,
+        "engine": "network",
+        "weights": str(weights),
+        "refine_mode": cfg["teacher_refine"],
+        "temporal_radius": radius,
+    }
+    return Node(values, cache_frames=2 * radius + 2)
+
+
 def prepare(node_render: Callable[[int], Any], frames: Sequence[int]) -> ShotTensors:
     """Teacher alpha, clean plate as used and prior of every frame, and the flows between
     consecutive frames. ``node_render(frame)`` returns the teacher node's Matte."""

@@ -79,3 +79,12 @@ def test_out_must_be_safetensors(
         f"bgmatte: error: --out: {folder / 'shot.pth'} is not a .safetensors file; "
         "name it *.safetensors"
     )
+
+
+def test_neon_look_relights_the_shot() -> None:
+    day = make_moving_shot(1, height=32, width=48, seed=2)
+    neon = make_moving_shot(1, height=32, width=48, seed=2, look="neon")
+    np.testing.assert_array_equal(day.alphas[0], neon.alphas[0])  # same subject, new light
+    assert neon.clean_plate.mean(axis=(0, 1))[0] < 0.2 * day.clean_plate.mean(axis=(0, 1))[0]
+    with pytest.raises(ValueError, match="look 'dusk' is not one of"):
+        make_moving_shot(1, look="dusk")
