@@ -20,6 +20,11 @@ through the node with each frame alone (temporal_radius 0) and with the temporal
 per setting the flicker (dtSSD, :func:`bgmatte.plugin.metrics.dtssd`) and the mean SAD over
 the frames, and the ratio of the flickers.
 
+parallax: generated hand-held shots (:func:`bgmatte.plugin.shake.make_parallax_shot`) whose
+near layer moves further than the far background, so alignment leaves it misregistered by
+the parallax; per engine and parallax, the mean alpha on the true background (all of it, and
+the near layer's part) and on the solid subject.
+
 adapt: a generated moving shot with a look the training data never has (``--look neon``),
 matted with the shipped model (default settings), then ``bgmatte adapt`` on its own frames,
 then matted again with the adapted weights: SAD per frame before and after, the teacher's SAD
@@ -377,4 +382,50 @@ def adapt_shot(
         f"adapt: {summary['steps']} steps in {wall:.0f} s (teacher and flows {prep:.0f} s), "
         f"weights {adapted}, report {Path(out) / 'log' / 'report.html'}"
     )
+    return rows
+
+
+def parallax_shots(
+    shots: int,
+    height: int,
+    width: int,
+    parallaxes: Sequence[float],
+    engines: Sequence[str],
+    seed: int,
+    extra: dict[str, object],
+) -> list[dict]:
+    """Run the parallax benchmark (see module docstring); prints a table, returns the rows."""
+    import warnings
+
+    import bgmatte
+    from bgmatte.plugin.shake import make_parallax_shot
+
+    rows = []
+    print("| parallax px | engine | alpha on background | on near layer | on solid subject |")
+    print("|---:|---|---:|---:|---:|")
+    for px in parallaxes:
+        made = [make_parallax_shot(height, width, 4.0, px, seed + i) for i in range(shots)]
+        for engine in engines:
+            bg, near, solid = [], [], []
+            for shot in made:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    a = bgmatte.matte(shot.plate, shot.clean_plate, engine=engine, **extra).alpha
+                clear = shot.alpha == 0
+                bg.append(float(a[clear].mean()))
+                near.append(float(a[clear & (shot.near > 0.5)].mean()))
+                solid.append(float(a[shot.alpha >= 0.999].mean()))
+            row = {
+                "parallax_px": px,
+                "engine": engine,
+                "background": float(np.mean(bg)),
+                "near": float(np.mean(near)),
+                "subject": float(np.mean(solid)),
+            }
+            rows.append(row)
+            print(
+                f"| {px:.1f} | {engine} | {row['background']:.4f} | {row['near']:.4f} | "
+                f"{row['subject']:.4f} |",
+                flush=True,
+            )
     return rows

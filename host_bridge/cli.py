@@ -157,6 +157,15 @@ def _parser() -> argparse.ArgumentParser:
     adapt.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_params(adapt)
 
+    par = bench_sub.add_parser("parallax", help="background alpha under residual parallax")
+    par.add_argument("--shots", type=int, default=4, help="generated shots per parallax")
+    par.add_argument("--size", default="240x320", help="HEIGHTxWIDTH")
+    par.add_argument("--parallax", default="0,2,4,6,8", help="near-layer shifts, px")
+    par.add_argument("--engines", default="network,classical", help="comma-separated")
+    par.add_argument("--seed", type=int, default=0, help="seed of the first shot")
+    par.add_argument("--json", help="also write the rows as JSON here")
+    _add_settings(par)
+
     ada = bench_sub.add_parser("adapt", help="SAD per frame before/after adapting to a shot")
     ada.add_argument("--frames", type=int, default=8, help="frames of the generated shot")
     ada.add_argument("--size", default="180x320", help="HEIGHTxWIDTH")
@@ -317,6 +326,17 @@ def _bench(args: argparse.Namespace) -> int:
     elif args.bench == "align":
         height, width = (int(v) for v in args.size.lower().split("x"))
         rows = bench.align_shots(args.shots, height, width, args.max_shake, args.seed, args.engine)
+    elif args.bench == "parallax":
+        height, width = (int(v) for v in args.size.lower().split("x"))
+        rows = bench.parallax_shots(
+            args.shots,
+            height,
+            width,
+            [float(v) for v in args.parallax.split(",")],
+            args.engines.split(","),
+            args.seed,
+            extra,
+        )
     elif args.bench == "adapt":
         height, width = (int(v) for v in args.size.lower().split("x"))
         rows = bench.adapt_shot(

@@ -11,6 +11,12 @@ Both images are rendered from one 2× supersampled background (a margin around t
 the shaken camera still sees texture), the clean plate through the exact warp, then box
 filtered to the frame's resolution; so the only difference between them is the camera
 motion, the noise and the drift. Deterministic for a given seed.
+
+:func:`make_parallax_shot` adds a near layer: textured posts and a rail between the camera
+and the far background. A clean plate shot from a slightly different place sees the near layer
+shift further than the far one (parallax), so no single homography aligns both: after
+alignment to the dominant far layer, the near layer stays misregistered by about
+``parallax_px``.
 """
 
 from __future__ import annotations
@@ -153,3 +159,78 @@ def make_shaken_shot(
         homography=truth,
         shake_px=max_displacement(truth, height, width),
     )
+
+
+@dataclass(frozen=True)
+class ParallaxShot:
+    """One hand-held frame with a near layer that moves differently (float32, linear)."""
+
+    plate: np.ndarray  # H×W×3
+    clean_plate: np.ndarray  # H×W×3 from the moved camera
+    alpha: np.ndarray  # H×W ground truth of the subject
+    near: np.ndarray  # H×W coverage of the near layer in the plate
+    parallax_px: float  # the near layer's extra shift in the clean plate
+
+
+def _near_layer(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Supersampled near layer: colour H×W×3 and coverage H×W (posts and a rail, textured)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    cover = np.zeros((h, w), np.float32)
+    for cx in rng.uniform(0.05, 0.95, 3) * w:
+        cover = np.maximum(cover, (np.abs(x - cx) < 0.035 * w).astype(np.float32))
+    rail = np.abs(y - rng.uniform(0.6, 0.8) * h) < 0.04 * h
+    cover = np.maximum(cover, rail.astype(np.float32))
+    tex = texture(rng, h, w, (1.5 * _SS, 4.0 * _SS), falloff=0.7)[..., None]
+    colour = np.array([0.35, 0.22, 0.12], np.float32) * (1.0 + 0.6 * tex)
+    return np.clip(colour, 0.01, None).astype(np.float32), cover
+
+
+def make_parallax_shot(
+    height: int = 240,
+    width: int = 320,
+    shake_px: float = 4.0,
+    parallax_px: float = 3.0,
+    seed: int = 0,
+) -> ParallaxShot:
+    """A shaken frame (as :func:`make_shaken_shot`) whose near layer moves ``parallax_px``
+    further than the far background, in a random direction."""
+    rng = np.random.default_rng(seed)
+    subject = make_demo_shot(height, width, seed=seed + 1)
+    margin = int(np.ceil(shake_px + parallax_px)) + 4
+    bh, bw = _SS * (height + 2 * margin), _SS * (width + 2 * margin)
+    far = _background(rng, bh, bw)
+    near_rgb, near_cover = _near_layer(rng, bh, bw)
+    truth = shake_homography(rng, height, width, shake_px)
+    angle = rng.uniform(0.0, 2.0 * np.pi)
+    extra = np.array(
+        [[1, 0, parallax_px * np.cos(angle)], [0, 1, parallax_px * np.sin(angle)], [0, 0, 1.0]]
+    )
+
+    def to_big(off: float) -> np.ndarray:
+        o = _SS * off + 0.5 * (_SS - 1)
+        return np.array([[_SS, 0, o], [0, _SS, o], [0, 0, 1.0]])
+
+    hs, ws = _SS * height, _SS * width
+    flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
+
+    def seen(img: np.ndarray, motion: np.ndarray) -> np.ndarray:
+        inv = to_big(margin) @ np.linalg.inv(motion) @ np.linalg.inv(to_big(0.0))
+        return cv2.warpPerspective(img, inv, (ws, hs), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+
+    def scene(motion_far: np.ndarray, motion_near: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        f = seen(far, motion_far)
+        layer = seen(np.dstack([near_rgb * near_cover[..., None], near_cover]), motion_near)
+        a = np.clip(layer[..., 3:], 0.0, 1.0)
+        return _box_down(layer[..., :3] + (1.0 - a) * f), _box_down(a)[..., 0]
+
+    bg, near_a = scene(np.eye(3), np.eye(3))
+    moved, _ = scene(truth, extra @ truth)
+
+    def capture(img: np.ndarray) -> np.ndarray:
+        sigma = np.sqrt(0.002**2 + 0.0006 * np.clip(img, 0, None))
+        return (img + sigma * rng.standard_normal(img.shape)).astype(np.float32)
+
+    a = subject.alpha[..., None]
+    plate = capture(a * subject.foreground + (1 - a) * bg)
+    clean = capture(moved * np.float32(2.0**-0.1) * np.array([1.02, 1.0, 0.98], np.float32))
+    return ParallaxShot(plate, clean, subject.alpha, near_a.astype(np.float32), parallax_px)

@@ -61,6 +61,8 @@ DEFAULT_AUGMENT: dict[str, float] = {
     "defocus": 0.25,  # P(background defocus, same blur on plate background and clean plate)
     "segmentation": 0.5,  # P(the sample comes with a segmentation prior)
     "classical_prior": 0.0,  # P(that prior is the classical engine's matte, not degraded alpha)
+    "parallax": 0.0,  # P(a near layer of the clean plate moves further than the rest)
+    "parallax_px": 4.0,  # max extra shift of that near layer, px
 }
 
 _CLASSICAL_PARAMS: dict | None = None
@@ -293,14 +295,17 @@ class CompositeSampler:
             depth = r_shadow.uniform(0.1, 0.5)  # multiplier 0.5-0.9 at the core
             background *= (1.0 - depth * blobs)[..., None]
         plate = alpha[..., None] * fg + (1.0 - alpha[..., None]) * background
+        centre, ang = np.full(2, m + size / 2, np.float64), 0.0
         if rng.random() < aug["misalign"]:
             shift = rng.uniform(-1.0, 1.0, 2) * aug["misalign_px"]
-            ang = np.deg2rad(rng.uniform(-1.0, 1.0) * aug["misalign_deg"])
-            centre = m + size / 2 + shift
-            ys, xs = _affine_coords(size, centre, 1.0, float(ang), False)
+            ang = float(np.deg2rad(rng.uniform(-1.0, 1.0) * aug["misalign_deg"]))
+            centre = centre + shift
+            ys, xs = _affine_coords(size, centre, 1.0, ang, False)
             clean = _bilinear(_planar(canvas), ys, xs)
         else:
             clean = canvas[m : m + size, m : m + size].copy()
+        if aug["parallax"] > 0 and rng.random() < aug["parallax"]:
+            clean = self._parallax(rng, canvas, clean, centre, ang)
         gain = np.ones(3, np.float32)
         if rng.random() < aug["exposure"]:
             gain *= np.float32(2.0 ** (rng.uniform(-1.0, 1.0) * aug["exposure_stops"]))
@@ -315,6 +320,33 @@ class CompositeSampler:
             noisy_plate = plate + self._noise(rng, plate, read, shot)
             clean = clean + self._noise(rng, clean, read, shot)
         return {"plate": noisy_plate, "clean_plate": clean, "background": background}
+
+    def _parallax(
+        self,
+        rng: np.random.Generator,
+        canvas: np.ndarray,
+        clean: np.ndarray,
+        centre: np.ndarray,
+        ang: float,
+    ) -> np.ndarray:
+        """A near layer (posts, rails, blobs: a soft mask) that a moved camera sees shifted
+        further than the rest: what a homography cannot align (hand-held clean plates)."""
+        size = clean.shape[0]
+        g = np.arange(size, dtype=np.float32)
+        mask = np.zeros((size, size), np.float32)
+        for _ in range(int(rng.integers(1, 4))):
+            pos, half = rng.uniform(0, size), rng.uniform(0.03, 0.12) * size
+            band = (np.abs(g - pos) < half).astype(np.float32)
+            mask = np.maximum(mask, band[None, :] if rng.random() < 0.6 else band[:, None])
+        if rng.random() < 0.5:
+            lo = max(8, size // 4)
+            blobs = procedural.ellipses(rng, lo, int(rng.integers(1, 3)), (lo * 0.1, lo * 0.3))
+            mask = np.maximum(mask, procedural.resize_bilinear(blobs, size, size))
+        mask = ndimage.gaussian_filter(mask, 0.7)[..., None]
+        extra = rng.uniform(-1.0, 1.0, 2) * self.augment["parallax_px"]
+        ys, xs = _affine_coords(size, centre + extra, 1.0, ang, False)
+        near = _bilinear(_planar(canvas), ys, xs)
+        return (clean * (1.0 - mask) + near * mask).astype(np.float32)
 
     @staticmethod
     def _noise(rng: np.random.Generator, img: np.ndarray, read: float, shot: float) -> np.ndarray:

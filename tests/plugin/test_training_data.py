@@ -151,3 +151,14 @@ def test_classical_prior_is_the_engines_matte() -> None:
     degraded = CompositeSampler(None, augment={"segmentation": 1.0}, seed=2).sample(0, 2, SIZE)
     assert not np.array_equal(degraded["segmentation"], got["segmentation"])
     np.testing.assert_array_equal(degraded["alpha"], got["alpha"])
+
+
+def test_parallax_moves_a_near_layer_of_the_clean_plate_only() -> None:
+    still = {k: 0.0 for k in ("noise", "exposure", "white_balance", "misalign", "shadow")}
+    flat = CompositeSampler(None, augment=still, seed=5).sample(0, 4, SIZE)
+    moved = CompositeSampler(None, augment={**still, "parallax": 1.0}, seed=5).sample(0, 4, SIZE)
+    np.testing.assert_array_equal(flat["plate"], moved["plate"])
+    np.testing.assert_allclose(flat["clean_plate"], flat["background"], atol=1e-6)
+    changed = np.abs(moved["clean_plate"] - flat["clean_plate"]).max(axis=1) > 1e-3
+    fraction = changed.mean(axis=(1, 2))
+    assert (fraction > 0.01).all() and (fraction < 0.9).all()  # a layer, not the whole frame
