@@ -40,6 +40,18 @@ def texture(
     return out / np.abs(out).max()
 
 
+#: Exposure (-0.1 stop) and white-balance drift of the generated shots' clean plates.
+CLEAN_PLATE_DRIFT = np.float32(2.0**-0.1) * np.array([1.02, 1.0, 0.98], np.float32)
+
+
+def capture(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """``img`` as a camera records it: Poisson–Gaussian sensor noise (read σ 0.002, shot gain
+    0.0006, Gaussian approximation), drawn from ``rng``. Every generated shot uses it."""
+    read, shot = 0.002, 0.0006
+    sigma = np.sqrt(read**2 + shot * np.clip(img, 0, None))
+    return (img + sigma * rng.standard_normal(img.shape)).astype(np.float32)
+
+
 def hdr_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A sky gradient with texture, a window frame and practical lights far above 1.0."""
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -116,15 +128,10 @@ def make_demo_shot(height: int = 360, width: int = 640, seed: int = 7) -> DemoSh
     fg = fg + 2.5 * spec[..., None]  # a highlight above 1.0 on the forehead
     fg = np.where(alpha[..., None] > 1e-3, fg, 0.0).astype(np.float32)
 
-    def capture(img: np.ndarray) -> np.ndarray:
-        read, shot = 0.002, 0.0006  # Poisson–Gaussian sensor noise
-        sigma = np.sqrt(read**2 + shot * np.clip(img, 0, None))
-        return (img + sigma * rng.standard_normal(img.shape)).astype(np.float32)
-
-    plate = capture(alpha[..., None] * fg + (1 - alpha[..., None]) * bg)
+    plate = capture(rng, alpha[..., None] * fg + (1 - alpha[..., None]) * bg)
     stops = -0.15
     wb = (1.03, 1.0, 0.97)
-    clean = capture(bg * (2.0**stops) * np.array(wb, np.float32))
+    clean = capture(rng, bg * (2.0**stops) * np.array(wb, np.float32))
     checker = ((x // 40 + y // 40) % 2).astype(np.float32)[..., None]
     new_bg = (0.1 + 0.25 * checker) * np.array([0.5, 0.9, 0.6], np.float32)
     return DemoShot(plate, clean, alpha, fg, new_bg.astype(np.float32), stops, wb)

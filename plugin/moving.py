@@ -63,17 +63,13 @@ def make_moving_shot(
         fg = fg * np.array([1.6, 0.35, 1.3], np.float32)
     premult = np.dstack([fg * subject.alpha[..., None], subject.alpha])
 
-    def capture(img: np.ndarray) -> np.ndarray:
-        sigma = np.sqrt(0.002**2 + 0.0006 * np.clip(img, 0, None))
-        return (img + sigma * rng.standard_normal(img.shape)).astype(np.float32)
-
     plates, alphas = [], []
     for i in range(frames):
         dx = speed * (i - frames / 2)
         dy = 0.6 * speed * np.sin(0.9 * i)  # a bob, as large as the drift allows
         layer = _moved(premult, dx, dy)
         a = np.clip(layer[..., 3], 0.0, 1.0)
-        plates.append(capture(layer[..., :3] + (1.0 - a[..., None]) * bg))
+        plates.append(demo.capture(rng, layer[..., :3] + (1.0 - a[..., None]) * bg))
         alphas.append(a.astype(np.float32))
-    clean = capture(bg * np.float32(2.0**-0.1) * np.array([1.02, 1.0, 0.98], np.float32))
+    clean = demo.capture(rng, bg * demo.CLEAN_PLATE_DRIFT)
     return MovingShot(plates, alphas, clean)

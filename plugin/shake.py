@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bgmatte.plugin.demo import make_demo_shot, texture
+from bgmatte.plugin.demo import CLEAN_PLATE_DRIFT, capture, make_demo_shot, texture
 
 _SS = 2  # supersampling of the background
 
@@ -140,16 +140,11 @@ def make_shaken_shot(
     seen = cv2.warpPerspective(big, inv, (ws, hs), flags=flags, borderMode=cv2.BORDER_REPLICATE)
     shaken_bg = _box_down(seen)
 
-    def capture(img: np.ndarray) -> np.ndarray:
-        read, shot = 0.002, 0.0006  # Poisson–Gaussian sensor noise, as the demo shot
-        sigma = np.sqrt(read**2 + shot * np.clip(img, 0, None))
-        return (img + sigma * rng.standard_normal(img.shape)).astype(np.float32)
-
     a = subject.alpha[..., None]
-    plate = capture(a * subject.foreground + (1 - a) * bg)
-    drift = np.float32(2.0**-0.1) * np.array([1.02, 1.0, 0.98], np.float32)
-    clean = capture(shaken_bg * drift)
-    steady = capture(bg * drift)
+    plate = capture(rng, a * subject.foreground + (1 - a) * bg)
+    drift = CLEAN_PLATE_DRIFT
+    clean = capture(rng, shaken_bg * drift)
+    steady = capture(rng, bg * drift)
     return ShakenShot(
         plate=plate,
         clean_plate=clean,
@@ -226,11 +221,7 @@ def make_parallax_shot(
     bg, near_a = scene(np.eye(3), np.eye(3))
     moved, _ = scene(truth, extra @ truth)
 
-    def capture(img: np.ndarray) -> np.ndarray:
-        sigma = np.sqrt(0.002**2 + 0.0006 * np.clip(img, 0, None))
-        return (img + sigma * rng.standard_normal(img.shape)).astype(np.float32)
-
     a = subject.alpha[..., None]
-    plate = capture(a * subject.foreground + (1 - a) * bg)
-    clean = capture(moved * np.float32(2.0**-0.1) * np.array([1.02, 1.0, 0.98], np.float32))
+    plate = capture(rng, a * subject.foreground + (1 - a) * bg)
+    clean = capture(rng, moved * CLEAN_PLATE_DRIFT)
     return ParallaxShot(plate, clean, subject.alpha, near_a.astype(np.float32), parallax_px)
