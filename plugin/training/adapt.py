@@ -12,8 +12,8 @@ of a frame t and the next frame t+1 of the shot go through the student network, 
   F the network's own foreground), which ties alpha and foreground to the pixels;
 - adversarial (least-squares GAN, Mao et al. 2017): a small patch discriminator learns to tell
   plate crops (real images) from the student's foreground composited over a new background (a
-  different crop of the clean plate, flipped and re-tinted); the student learns to fool it, so
-  halos of old background and missing pieces of subject are penalised;
+  different crop of the shot's clean plate, sometimes mirrored); the student learns to fool
+  it, so halos of old background and missing pieces of subject are penalised;
 - temporal: the student's alpha of frame t+1, carried onto frame t along the optical flow
   between the plates (:mod:`bgmatte.plugin.temporal`), must match its alpha of frame t where
   the carried plate agrees.
@@ -175,7 +175,10 @@ def _crops(
     shot: ShotTensors, rng: np.random.Generator, batch: int, size: int
 ) -> dict[str, torch.Tensor]:
     """``batch`` pairs of same-place crops of frames t and t+1 (t+1 = t for a single frame),
-    and a new background for each: another crop of the clean plate, flipped and re-tinted."""
+    and a new background for each: another crop of the clean plate, sometimes mirrored. Not
+    re-tinted: the real images the discriminator sees all have this shot's background, so a
+    background of another colour would give composites away by colour alone (and teach the
+    student to cover the new background with alpha 1)."""
     n, _, h, w = shot.plate.shape
     size = min(size, h, w) // 8 * 8
     out: dict[str, list[torch.Tensor]] = {k: [] for k in ("t", "u", "flow", "background")}
@@ -192,9 +195,7 @@ def _crops(
         out["flow"].append(flow)
         by, bx = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
         bg = shot.clean[int(rng.integers(n)), :, by : by + size, bx : bx + size]
-        bg = torch.flip(bg, dims=[2]) if rng.random() < 0.5 else bg
-        gain = torch.from_numpy(rng.uniform(0.6, 1.6, 3).astype(np.float32))[:, None, None]
-        out["background"].append(bg * gain)
+        out["background"].append(torch.flip(bg, dims=[2]) if rng.random() < 0.5 else bg)
     return {k: torch.stack(v) for k, v in out.items()}
 
 
