@@ -329,6 +329,10 @@ def adapt(
         raise BgmatteError(
             "--weights", f"{weights} takes no segmentation prior", "adapt a bgmatte photo model"
         )
+    # Train at the base scale the node will use on this shot's frames ('auto').
+    from bgmatte.plugin.engines.network import base_scale
+
+    student.backbone_scale = base_scale("auto", shot.plate.shape[3], shot.plate.shape[2])
     initial = copy.deepcopy(student.state_dict())
     disc = Discriminator()
     opt_g = torch.optim.Adam(student.parameters(), lr=float(cfg["lr"]), betas=(0.5, 0.999))
