@@ -42,6 +42,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,8 +59,14 @@ def find_cases(roots: Sequence[str]) -> list[Path]:
     return sorted(dict.fromkeys(found))
 
 
-def quality(roots: Sequence[str], engines: Sequence[str], extra: dict[str, object]) -> list[dict]:
-    """Score each engine on each case; prints a markdown table; returns the rows."""
+def quality(
+    roots: Sequence[str],
+    engines: Sequence[str],
+    extra: dict[str, object],
+    sheets: str | None = None,
+) -> list[dict]:
+    """Score each engine on each case; prints a markdown table; returns the rows. ``sheets``:
+    also write a contact sheet of every stage per case and engine into that folder."""
     import bgmatte
     from bgmatte.plugin import metrics
     from bgmatte.plugin.errors import BgmatteError
@@ -93,6 +100,8 @@ def quality(roots: Sequence[str], engines: Sequence[str], extra: dict[str, objec
                 "seconds": seconds,
             }
             rows.append(row)
+            if sheets:
+                _quality_sheet(Path(sheets) / f"{case.name}_{engine}.png", plate, clean, true, got)
             print(
                 f"| {case.name} | {engine} | {row['sad']:.3f} | {row['mse']:.3f} | "
                 f"{row['grad']:.3f} | {row['conn']:.3f} | {seconds:.3f} |",
@@ -106,6 +115,29 @@ def quality(roots: Sequence[str], engines: Sequence[str], extra: dict[str, objec
             f"{mean['grad']:.3f} | {mean['conn']:.3f} | |"
         )
     return rows
+
+
+def _quality_sheet(
+    path: Path, plate: np.ndarray, clean: np.ndarray, true: np.ndarray, got: Any
+) -> None:
+    """Every stage of one case's matte beside the ground truth, for a person to look at."""
+    from bgmatte.plugin.contact_sheet import contact_sheet
+    from bgmatte.plugin.imageio import write_png
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tiles = [
+        ("plate", plate),
+        ("clean plate (as used)", got.clean_plate),
+        ("difference x4", got.difference * 4.0),
+        ("segmentation (prior)", got.segmentation),
+        ("error map", got.error),
+        ("alpha", got.alpha),
+        ("alpha ground truth", true),
+        ("alpha error x4", np.abs(got.alpha - true) * 4.0),
+        ("foreground", got.foreground * (got.alpha[..., None] > 0)),
+        ("premultiplied", got.rgba[..., :3]),
+    ]
+    write_png(str(path), contact_sheet(tiles, columns=5))
 
 
 def synthetic_frame(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
