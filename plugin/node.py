@@ -90,7 +90,7 @@ class Node:
         self._cache: OrderedDict[str, Matte] = OrderedDict()
         self._cache_frames = cache_frames
         if self.values["temporal_radius"]:  # the window's per-frame mattes and the results
-            self._cache_frames = 2 * cache_frames + 2 * self.values["temporal_radius"] + 1
+            self._cache_frames = cache_frames + 2 * self.values["temporal_radius"] + 1
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
 

@@ -105,3 +105,21 @@ def test_bench_temporal_prints_flicker_and_sad(capsys: pytest.CaptureFixture[str
     assert [r["radius"] for r in rows] == [0, 1]
     assert rows[0]["ratio"] == 1.0 and rows[1]["dtssd"] > 0.0
     assert "| 0.50 | 1 |" in capsys.readouterr().out
+
+
+def test_in_order_each_frame_is_solved_once(
+    shot: MovingShot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bgmatte.plugin import node as node_module
+
+    calls: list[int] = []
+    real = node_module.solve
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(node_module, "solve", counted)
+    node = Node({**CLASSICAL, "temporal_radius": 2})
+    _alphas(node, _fetcher(shot), list(range(1, N + 1)))
+    assert len(calls) == N
