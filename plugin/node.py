@@ -28,11 +28,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bgmatte import kernels
 from bgmatte.plugin import colour, temporal
 from bgmatte.plugin.errors import BgmatteError, RenderAborted
 from bgmatte.plugin.params import INPUTS, PARAMS, PASSES, resolve_params
-from bgmatte.plugin.solve import Matte, solve
+from bgmatte.plugin.solve import Matte, solve, unmix
 
 NODE_VERSION = "bgmatte.node/1"
 Region = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels of the plate
@@ -203,10 +202,7 @@ class Node:
         assert centre.plate is not None
         _stage(progress, 0.95, 0.05)(0.0)
         alpha = temporal.stabilise(centre.plate, centre.alpha, neighbours)
-        fg = temporal.unmix(centre.plate, centre.clean_plate, alpha)
-        comp = None
-        if centre.background is not None:
-            comp = kernels.composite(fg, alpha, centre.background)
+        fg, comp = unmix(centre.plate, centre.clean_plate, alpha, centre.background, self.device)
         return dataclasses.replace(centre, alpha=alpha, foreground=fg, composite=comp)
 
     def render(

@@ -63,6 +63,31 @@ class Matte:
         return single[name][..., None]
 
 
+def unmix(
+    plate: np.ndarray,
+    clean_plate: np.ndarray,
+    alpha: np.ndarray,
+    background: np.ndarray | None,
+    device: str = "cpu",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The exact linear unmix of the foreground for ``alpha``, and its composite over
+    ``background`` (None without one), on ``device`` (CuPy kernels on a GPU)."""
+    k = kernels.for_device(device)
+    if k is kernels.numpy_kernels:
+        fg = kernels.unmix_foreground(plate, clean_plate, alpha)
+        comp = None if background is None else kernels.composite(fg, alpha, background)
+    else:  # pragma: no cover - needs a GPU
+        import cupy
+
+        a_gpu = cupy.asarray(alpha)
+        fg_gpu = k.unmix_foreground(cupy.asarray(plate), cupy.asarray(clean_plate), a_gpu)
+        fg = cupy.asnumpy(fg_gpu)
+        comp = None
+        if background is not None:
+            comp = cupy.asnumpy(k.composite(fg_gpu, a_gpu, cupy.asarray(background)))
+    return fg, comp
+
+
 def solve(
     plate: np.ndarray,
     clean_plate: np.ndarray,
@@ -106,17 +131,7 @@ def solve(
     done(0.15)
     result = get_engine(params["engine"])(p, c, seg, params)
     done(0.9)
-    k = kernels.for_device(device)
-    if k is kernels.numpy_kernels:
-        fg = kernels.unmix_foreground(p, result.clean_plate, result.alpha)
-        comp = None if bg is None else kernels.composite(fg, result.alpha, bg)
-    else:  # pragma: no cover - needs a GPU
-        import cupy
-
-        a_gpu = cupy.asarray(result.alpha)
-        fg_gpu = k.unmix_foreground(cupy.asarray(p), cupy.asarray(result.clean_plate), a_gpu)
-        fg = cupy.asnumpy(fg_gpu)
-        comp = None if bg is None else cupy.asnumpy(k.composite(fg_gpu, a_gpu, cupy.asarray(bg)))
+    fg, comp = unmix(p, result.clean_plate, result.alpha, bg, device)
     return Matte(
         alpha=result.alpha,
         foreground=fg,

@@ -12,8 +12,9 @@ that falls off where the carried plate disagrees with frame N's (occlusions, flo
 Sensor noise, which makes a per-frame matte shimmer, is independent from frame to frame and
 averages out; the subject's motion is followed, so edges do not smear.
 
-The foreground is then unmixed again from frame N's own plate and clean plate with the
-filtered alpha, so the compositing identity still holds exactly.
+The node then unmixes the foreground again from frame N's own plate and clean plate with the
+filtered alpha (:func:`bgmatte.plugin.solve.unmix`), so the compositing identity still holds
+exactly.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-
-from bgmatte import kernels
 
 SNAP = 0.02  # as the engines: no near-0 / near-1 alpha
 SIGMA = 0.04  # plate disagreement (encoded units) at which a neighbour's weight is 1/e
@@ -84,8 +83,3 @@ def stabilise(
     out[out < SNAP] = 0.0
     out[out > 1.0 - SNAP] = 1.0
     return np.clip(out, 0.0, 1.0).astype(np.float32)
-
-
-def unmix(plate: np.ndarray, clean_plate: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """The foreground for the filtered alpha (the exact linear unmix of the solve)."""
-    return kernels.unmix_foreground(plate, clean_plate, alpha)
