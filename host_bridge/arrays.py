@@ -13,7 +13,9 @@ Frames = np.ndarray | Mapping[int, np.ndarray]
 
 
 def _hash(v: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() + str(v.shape)
+    """Content hash (BLAKE2b: it runs on every render call of a host, over whole frames)."""
+    digest = hashlib.blake2b(np.ascontiguousarray(v).tobytes(), digest_size=16).hexdigest()
+    return digest + str(v.shape)
 
 
 class ArrayFetcher:

@@ -18,7 +18,6 @@ Importing this module is cheap (no torch): hosts describe plug-ins while they sc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Mapping
@@ -179,32 +178,6 @@ def _node_arrays(images: Mapping[str, Image | None], plate_bounds: Bounds) -> di
     return arrays
 
 
-class _Fetcher:
-    """The node's :class:`bgmatte.plugin.node.Fetcher` over one render call's host images:
-    frame → node input → pixels (the current frame and the temporal window's others)."""
-
-    def __init__(self, frames: Mapping[int, Mapping[str, np.ndarray | None]]) -> None:
-        self.frames = {f: {k: v for k, v in a.items() if v is not None} for f, a in frames.items()}
-        self._ids = {
-            (f, k): hashlib.blake2b(v.tobytes(), digest_size=16).hexdigest() + str(v.shape)
-            for f, a in self.frames.items()
-            for k, v in a.items()
-        }
-
-    def fetch(self, input_name: str, frame: int) -> Any:
-        from bgmatte.plugin.node import Fetched
-
-        pixels = self.frames.get(frame, {}).get(input_name)
-        # The host's images are scene-linear (the compositor's working space).
-        return None if pixels is None else Fetched(pixels, "scene_linear", f"<{input_name}>")
-
-    def identity(self, input_name: str, frame: int) -> str | None:
-        return self._ids.get((frame, input_name))
-
-    def frame_exists(self, frame: int) -> bool:
-        return "plate" in self.frames.get(frame, {})
-
-
 class Effect:
     """One OpenFX instance: a node per parameter set, renders from any thread."""
 
@@ -295,7 +268,15 @@ class Effect:
         px1, py2 = plate_bounds[0], plate_bounds[3]
         region = (x1 - px1, py2 - y2, x2 - px1, py2 - y1)  # top-down, in the plate's pixels
         name = values["output"]
-        passes = node.render(frame, _Fetcher(frames), region, [name], progress)
+        from bgmatte.host_bridge.arrays import ArrayFetcher
+
+        by_input: dict[str, dict[int, np.ndarray]] = {}
+        for f, arrays in frames.items():
+            for input_name, pixels in arrays.items():
+                if pixels is not None:
+                    by_input.setdefault(input_name, {})[f] = pixels
+        # Host images are scene-linear: the compositor's working space.
+        passes = node.render(frame, ArrayFetcher(**by_input), region, [name], progress)
         pixels = _fit(np.asarray(passes[name], np.float32), out.shape[2])
         out[y1 - oy1 : y2 - oy1, x1 - ox1 : x2 - ox1, :] = pixels[::-1]
 
