@@ -47,6 +47,7 @@ from bgmatte.plugin.model.network import MattingNetwork, load_network, save_weig
 from bgmatte.plugin.training import png
 from bgmatte.plugin.training.losses import alpha_loss
 from bgmatte.plugin.training.report import write_report
+from bgmatte.plugin.training.train import tensorboard_writer
 
 ADAPT_DEFAULTS: dict[str, Any] = {
     "seed": 0,
@@ -339,7 +340,7 @@ def adapt(
     opt_d = torch.optim.Adam(
         disc.parameters(), lr=float(cfg["lr_discriminator"]), betas=(0.5, 0.999)
     )
-    writer = _tensorboard(log)
+    writer = tensorboard_writer(log)
     curves: dict[str, list[tuple[int, float]]] = {}
     began = time.time()
     grids: list[tuple[str, Path]] = []
@@ -387,11 +388,3 @@ def adapt(
     if writer is not None:
         writer.close()
     return summary
-
-
-def _tensorboard(log: Path) -> Any:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # TensorBoard is optional: the HTML report and PNGs are always written
-        return None
-    return SummaryWriter(str(log / "tensorboard"))

@@ -268,7 +268,7 @@ def train(
         persistent_workers=False,
         worker_init_fn=_worker_init,
     )
-    writer = _tensorboard(out)
+    writer = tensorboard_writer(out)
     run = _wandb(out, cfg) if wandb else None
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.startswith("cuda"))
     began = time.time() - wall
@@ -393,7 +393,8 @@ def _report(
     write_report(out / "report.html", f"bgmatte training: {out.name}", cfg, plots, shown, summary)
 
 
-def _tensorboard(out: Path) -> Any:
+def tensorboard_writer(out: Path) -> Any:
+    """A TensorBoard writer into ``out/tensorboard``, or None when TensorBoard is absent."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # TensorBoard is optional; the HTML report always exists
