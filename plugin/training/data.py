@@ -65,18 +65,12 @@ DEFAULT_AUGMENT: dict[str, float] = {
     "parallax_px": 4.0,  # max extra shift of that near layer, px
 }
 
-_CLASSICAL_PARAMS: dict | None = None
-
-
 def _classical_matte(plate: np.ndarray, clean_plate: np.ndarray) -> np.ndarray:
     """The classical engine's alpha with its default params (the network engine's prior)."""
-    global _CLASSICAL_PARAMS
     from bgmatte.plugin.engines import classical
     from bgmatte.plugin.params import resolve_params
 
-    if _CLASSICAL_PARAMS is None:
-        _CLASSICAL_PARAMS = resolve_params({"engine": "classical"})
-    return classical.run(plate, clean_plate, None, _CLASSICAL_PARAMS).alpha
+    return classical.run(plate, clean_plate, None, resolve_params({"engine": "classical"})).alpha
 
 
 _MARGIN = 8  # canvas border, so the misaligned clean plate never samples outside the scene
