@@ -65,6 +65,7 @@ DEFAULT_AUGMENT: dict[str, float] = {
     "parallax_px": 4.0,  # max extra shift of that near layer, px
 }
 
+
 def _classical_matte(plate: np.ndarray, clean_plate: np.ndarray) -> np.ndarray:
     """The classical engine's alpha with its default params (the network engine's prior)."""
     from bgmatte.plugin.engines import classical
