@@ -47,6 +47,15 @@ def _add_params(parser: argparse.ArgumentParser) -> None:
             )
 
 
+def _size(text: str) -> tuple[int, int]:
+    """A benchmark's HEIGHTxWIDTH as (height, width)."""
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not HEIGHTxWIDTH, e.g. 180x320") from None
+    return height, width
+
+
 def _add_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set",
@@ -129,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_settings(spd)
     aln = bench_sub.add_parser("align", help="alignment residual and SAD on shaken shots")
     aln.add_argument("--shots", type=int, default=8, help="generated shots")
-    aln.add_argument("--size", default="360x640", help="HEIGHTxWIDTH of each shot")
+    aln.add_argument("--size", type=_size, default="360x640", help="HEIGHTxWIDTH of each shot")
     aln.add_argument("--max-shake", type=float, default=10.0, help="largest shake, px")
     aln.add_argument("--seed", type=int, default=0, help="seed of the shots")
     aln.add_argument("--engine", default="classical", help="engine for the SAD figures")
@@ -137,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
 
     tmp = bench_sub.add_parser("temporal", help="flicker (dtSSD) and SAD on moving shots")
     tmp.add_argument("--frames", type=int, default=12, help="frames per shot")
-    tmp.add_argument("--size", default="180x320", help="HEIGHTxWIDTH of each shot")
+    tmp.add_argument("--size", type=_size, default="180x320", help="HEIGHTxWIDTH of each shot")
     tmp.add_argument("--speeds", default="0.25,0.5,1.0", help="subject px/frame, comma-separated")
     tmp.add_argument("--radii", default="1,2,3", help="temporal radii to compare with 0")
     tmp.add_argument("--seed", type=int, default=11, help="seed of the shots")
@@ -160,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
 
     par = bench_sub.add_parser("parallax", help="background alpha under residual parallax")
     par.add_argument("--shots", type=int, default=4, help="generated shots per parallax")
-    par.add_argument("--size", default="240x320", help="HEIGHTxWIDTH")
+    par.add_argument("--size", type=_size, default="240x320", help="HEIGHTxWIDTH")
     par.add_argument("--parallax", default="0,2,4,6,8", help="near-layer shifts, px")
     par.add_argument("--engines", default="network,classical", help="comma-separated")
     par.add_argument("--seed", type=int, default=0, help="seed of the first shot")
@@ -169,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
 
     ada = bench_sub.add_parser("adapt", help="SAD per frame before/after adapting to a shot")
     ada.add_argument("--frames", type=int, default=8, help="frames of the generated shot")
-    ada.add_argument("--size", default="180x320", help="HEIGHTxWIDTH")
+    ada.add_argument("--size", type=_size, default="180x320", help="HEIGHTxWIDTH")
     ada.add_argument("--look", default="neon", help="the shot's look: neon (unseen) or day")
     ada.add_argument("--config", help="TOML with an [adapt] section (default: the defaults)")
     ada.add_argument("--steps", type=int, help="override the config's step count")
@@ -325,10 +334,10 @@ def _bench(args: argparse.Namespace) -> int:
     if args.bench == "quality":
         rows = bench.quality(args.cases, args.engines.split(","), extra, args.sheets)
     elif args.bench == "align":
-        height, width = (int(v) for v in args.size.lower().split("x"))
+        height, width = args.size
         rows = bench.align_shots(args.shots, height, width, args.max_shake, args.seed, args.engine)
     elif args.bench == "parallax":
-        height, width = (int(v) for v in args.size.lower().split("x"))
+        height, width = args.size
         rows = bench.parallax_shots(
             args.shots,
             height,
@@ -339,12 +348,12 @@ def _bench(args: argparse.Namespace) -> int:
             extra,
         )
     elif args.bench == "adapt":
-        height, width = (int(v) for v in args.size.lower().split("x"))
+        height, width = args.size
         rows = bench.adapt_shot(
             args.frames, height, width, args.look, args.seed, args.config, args.steps, args.out
         )
     elif args.bench == "temporal":
-        height, width = (int(v) for v in args.size.lower().split("x"))
+        height, width = args.size
         speeds = [float(v) for v in args.speeds.split(",")]
         radii = [int(v) for v in args.radii.split(",")]
         rows = bench.temporal(args.frames, height, width, speeds, radii, args.seed, extra)
