@@ -234,9 +234,9 @@ def _render(args: argparse.Namespace) -> int:
         )
     print(f"bgmatte: wrote {len(written)} file(s) to {args.out}")
     if args.preview:
-        from bgmatte.host_bridge.preview import ShotPreview
+        from bgmatte.host_bridge.preview import preview_stem
 
-        stem = ShotPreview(args.preview, [0]).stem
+        stem = preview_stem(args.preview)
         print(f"bgmatte: preview in {stem}.mp4 and {stem}.png")
     return 0
 

@@ -42,12 +42,18 @@ def _thumb(linear: np.ndarray) -> np.ndarray:
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 
+def preview_stem(stem: str) -> str:
+    """The path without a .mp4 / .png ending: the preview writes ``<stem>.mp4`` and
+    ``<stem>.png``."""
+    return stem[:-4] if stem.endswith((".mp4", ".png")) else stem
+
+
 class ShotPreview:
     """Collects frames during a render; :meth:`write` makes ``<stem>.mp4`` and
     ``<stem>.png``."""
 
     def __init__(self, stem: str, frames: list[int], fps: float = 24.0) -> None:
-        self.stem = stem[:-4] if stem.endswith((".mp4", ".png")) else stem
+        self.stem = preview_stem(stem)
         self.fps = fps
         self.picks = [frames[i] for i in _spread(len(frames), SHEET_FRAMES)]
         self.video: list[np.ndarray] = []
@@ -83,6 +89,7 @@ def _spread(n: int, k: int) -> list[int]:
 
 
 def _small(img: np.ndarray) -> np.ndarray:
-    """Every 4th pixel of large frames: the sheet's tiles are 320 px wide."""
+    """Every n-th pixel, so the kept tile is at most about 1280 px wide (the sheet shows it
+    320 px wide); frames up to 1279 px are kept whole."""
     step = max(1, img.shape[1] // 640)
     return np.ascontiguousarray(img[::step, ::step])
