@@ -2,7 +2,7 @@
 # Train the photo model on a rented GPU machine (the `device` tool), then hand back the
 # weights, report, TensorBoard events and stage grids through $OUT.
 #
-#   usage (on the device, repo root): scripts/device_train.sh MINUTES [extra train args]
+#   usage (on the device, repo root): [CONFIG=configs/X.toml] scripts/device_train.sh MINUTES [extra train args]
 #   the data bundle must travel in .carry/bundle.npz (built here by
 #   `python -m bgmatte.plugin.training.bundle`), since ../shared does not travel.
 set -uo pipefail
@@ -15,7 +15,7 @@ for d in plugin kernels host_bridge; do ln -s "$repo/$d" "$pkg/bgmatte/$d"; done
 export PYTHONPATH="$pkg" PYTHONSAFEPATH=1
 out="${OUT:-/tmp/out}"; mkdir -p "$out"
 cfg="$repo/.carry/photo_device.toml"
-sed "s#^bundle = .*#bundle = \"$repo/.carry/bundle.npz\"#" "$repo/configs/photo.toml" > "$cfg"
+sed "s#^bundle = .*#bundle = \"$repo/.carry/bundle.npz\"#" "$repo/${CONFIG:-configs/photo.toml}" > "$cfg"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 [ -x scripts/gpu_check.sh ] && [ -n "${GPU_CHECK:-}" ] && { GPU_CHECK_PIP=0 timeout 120 scripts/gpu_check.sh 2>&1 | tail -n 8; }
 "${PYTHON:-python3}" -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())"
