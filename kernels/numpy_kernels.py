@@ -173,8 +173,15 @@ def noise_distance(
         np.zeros(channels) if gain_var is None else gain_var, "gain_var", channels
     )
     _checks.positive(gv, "gain_var", allow_zero=True)
-    var = rv + sv * np.maximum(clean_plate, F32(0)) + gv * clean_plate * clean_plate
-    return np.sqrt(np.sum(diff * diff / var, axis=-1, dtype=F32))
+    # Channel by channel on contiguous planes: a sum over the last axis of length 3 is about
+    # three times slower in NumPy than adding the planes (the same float32 operations).
+    total = np.zeros(diff.shape[:-1], F32)
+    for ch in range(channels):
+        b = np.ascontiguousarray(clean_plate[..., ch])
+        var = rv[ch] + sv[ch] * np.maximum(b, F32(0)) + gv[ch] * b * b
+        d = np.ascontiguousarray(diff[..., ch])
+        total += d * d / var
+    return np.sqrt(total)
 
 
 def smoothstep(x: ArrayLike, lo: float, hi: float) -> np.ndarray:
@@ -208,7 +215,11 @@ def project_alpha(
     _checks.image(plate.shape, "plate")
     _checks.same_image(clean_plate.shape, "clean_plate", plate.shape, "plate")
     _checks.same_image(foreground_estimate.shape, "foreground_estimate", plate.shape, "plate")
-    fb = foreground_estimate - clean_plate
-    num = np.sum((plate - clean_plate) * fb, axis=-1, dtype=F32)
-    den = np.maximum(np.sum(fb * fb, axis=-1, dtype=F32), F32(1e-8))
-    return np.clip(num / den, F32(0), F32(1))
+    num = np.zeros(plate.shape[:-1], F32)
+    den = np.zeros(plate.shape[:-1], F32)
+    for ch in range(plate.shape[-1]):  # planes, not a sum over the short last axis (faster)
+        b = clean_plate[..., ch]
+        fb = foreground_estimate[..., ch] - b
+        num += (plate[..., ch] - b) * fb
+        den += fb * fb
+    return np.clip(num / np.maximum(den, F32(1e-8)), F32(0), F32(1))

@@ -21,7 +21,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from bgmatte.kernels import numpy_kernels as kernels
 from bgmatte.plugin.drift import matched_clean_plate
@@ -42,31 +41,63 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
     return out.reshape(img.shape)
 
 
-def _shifted(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    if dy == 0 and dx == 0:
-        return img
-    pad = ((abs(dy), abs(dy)), (abs(dx), abs(dx))) + ((0, 0),) * (img.ndim - 2)
-    big = np.pad(img, pad, mode="edge")
-    h, w = img.shape[:2]
-    y0, x0 = abs(dy) - dy, abs(dx) - dx
-    return big[y0 : y0 + h, x0 : x0 + w]
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+def _erode(mask: np.ndarray, iterations: int) -> np.ndarray:
+    """``scipy.ndimage.binary_erosion`` (cross element, outside counts as 0) by OpenCV,
+    several times faster at HD."""
+    out = cv2.erode(
+        mask.astype(np.uint8),
+        _CROSS,
+        iterations=iterations,
+        borderType=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
+    return out.astype(bool)
+
+
+def _dilate(mask: np.ndarray, iterations: int) -> np.ndarray:
+    """``scipy.ndimage.binary_dilation`` (cross element) by OpenCV."""
+    out = cv2.dilate(
+        mask.astype(np.uint8),
+        _CROSS,
+        iterations=iterations,
+        borderType=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
+    return out.astype(bool)
 
 
 def _noise_distance(plate: np.ndarray, clean: np.ndarray, model: NoiseModel, r: int) -> np.ndarray:
+    """``kernels.noise_distance(plate - shifted clean, shifted clean)`` minimised over the clean
+    plate's integer shifts of up to ``r`` px (edge-replicated), computed channel by channel:
+    the clean plate's inverse noise variance is computed once and each shift is a view into
+    the padded planes, and the square root is taken once after the minimum (the same float32
+    terms as the kernel; ten times faster than a kernel call per shift)."""
+    h, w = plate.shape[:2]
     best: np.ndarray | None = None
+    planes = []
+    for ch in range(plate.shape[2]):
+        b = np.pad(np.ascontiguousarray(clean[..., ch], dtype=np.float32), r, mode="edge")
+        var = (
+            np.float32(model.read_var[ch])
+            + np.float32(model.shot_var[ch]) * np.maximum(b, np.float32(0))
+            + np.float32(model.gain_var[ch]) * b * b
+        )
+        planes.append((np.ascontiguousarray(plate[..., ch], dtype=np.float32), b, var))
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
-            c = _shifted(clean, dy, dx)
-            z = kernels.noise_distance(
-                kernels.difference(plate, c, (1.0, 1.0, 1.0)),
-                c,
-                model.read_var,
-                model.shot_var,
-                model.gain_var,
-            )
-            best = z if best is None else np.minimum(best, z)
+            y0, x0 = r - dy, r - dx  # the clean plate moved by (dy, dx)
+            total = np.zeros((h, w), np.float32)
+            for p, b, var in planes:
+                d = p - b[y0 : y0 + h, x0 : x0 + w]
+                d *= d
+                d /= var[y0 : y0 + h, x0 : x0 + w]
+                total += d
+            best = total if best is None else np.minimum(best, total, out=best)
     assert best is not None
-    return best
+    return np.sqrt(best)
 
 
 def _fill_from(colours: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,22 +138,15 @@ def run(
 
     t_lo = float(params["threshold"])
     key = kernels.smoothstep(z, t_lo, t_lo + float(params["softness"]))
-    solid = ndimage.binary_opening(key > 0.5, iterations=1)
-    key = key * ndimage.binary_dilation(solid, iterations=2)
+    solid = _dilate(_erode(key > 0.5, 1), 1)  # a binary opening
+    key = key * _dilate(solid, 2)
 
-    core = ndimage.binary_erosion(key > 0.99, iterations=_CORE_ERODE)
-    band = ndimage.binary_dilation(core, iterations=_BAND) & ~core & (key > 0.0)
+    core = _erode(key > 0.99, _CORE_ERODE)
+    band = _dilate(core, _BAND) & ~core & (key > 0.0)
     fg_est, support = _fill_from(plate, core)
-    sep = np.sqrt(
-        np.sum(
-            (fg_est - clean) ** 2
-            / (
-                model.read_var
-                + model.shot_var * np.clip(clean, 0, None)
-                + model.gain_var * clean**2
-            ),
-            2,
-        )
+    # How far the extrapolated foreground is from the clean plate, in noise sigmas.
+    sep = kernels.noise_distance(
+        fg_est - clean, clean, model.read_var, model.shot_var, model.gain_var
     )
     trust = kernels.smoothstep(sep, 2.0 * t_lo, 4.0 * t_lo) * support
     projected = kernels.project_alpha(plate, clean, fg_est)
