@@ -225,15 +225,22 @@ class Refiner(nn.Module):
                     y_half = guided(y_half, crop_upsampled(seg, idx, half))
                     y_full = guided(y_full, crop_full(seg, idx, 2))
             else:
-                x = crop_upsampled_fast(coarse, idx, int(factor), half)
+                # Per-window upsampling costs per patch, the frame-sized one per pixel: on
+                # this CPU the per-window one wins below about 1 patch per 256 half-res px.
+                if idx[0].numel() * 256 < half[0] * half[1]:
+                    x = crop_upsampled_fast(coarse, idx, int(factor), half)
+                else:
+                    x = crop_upsampled(coarse, idx, half)
                 # 16×16 crops; a 2× bilinear downscale is a 2×2 average (H, W even)
-                crops = [crop_full(img, idx, 6) for img in (src, bgr)]
-                y_half = encode(torch.cat([F.avg_pool2d(c, 2) for c in crops], dim=1))
-                y_full = encode(torch.cat([c[:, :, 4:12, 4:12] for c in crops], dim=1))
-                if self.prior and seg is not None:
-                    s = crop_full(seg, idx, 6)
-                    y_half = guided(y_half, F.avg_pool2d(s, 2))
-                    y_full = guided(y_full, s[:, :, 4:12, 4:12])
+                # one gather of all full-resolution inputs (the per-row cost dominates)
+                with_prior = self.prior and seg is not None
+                frames = [src, bgr, seg] if with_prior else [src, bgr]
+                crops = crop_full(torch.cat(frames, dim=1), idx, 6)  # (P, 6 or 7, 16, 16)
+                pooled = F.avg_pool2d(crops, 2)
+                y_half, y_full = encode(pooled[:, :6]), encode(crops[:, :6, 4:12, 4:12])
+                if with_prior:
+                    y_half = guided(y_half, pooled[:, 6:])
+                    y_full = guided(y_full, crops[:, 6:, 4:12, 4:12])
                 cl = torch.channels_last
                 x, y_half, y_full = (t.contiguous(memory_format=cl) for t in (x, y_half, y_full))
             x = self._convs(x, y_half, y_full, (8, 8))
