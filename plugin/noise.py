@@ -43,12 +43,15 @@ def fit_noise(diff: np.ndarray, clean_plate: np.ndarray, background: np.ndarray)
     read_var = np.zeros(3, np.float64)
     shot_var = np.zeros(3, np.float64)
     gain_var = np.full(3, GAIN_FLOOR, np.float64)
+    # The background pixels in raster order, thinned by a fixed stride when there are more
+    # than robust statistics need (repeatable); gathered once for all channels.
+    where = np.flatnonzero(background)
+    if where.size > _MAX_SAMPLES:
+        where = where[:: where.size // _MAX_SAMPLES + 1]
+    diffs = diff.reshape(-1, diff.shape[-1])[where]
+    cleans = np.clip(clean_plate.reshape(-1, clean_plate.shape[-1])[where], 0.0, None)
     for k in range(3):
-        d = diff[..., k][background]
-        s = np.clip(clean_plate[..., k][background], 0.0, None)
-        if d.size > _MAX_SAMPLES:  # robust statistics need no more; a fixed stride is repeatable
-            step = d.size // _MAX_SAMPLES + 1
-            d, s = d[::step], s[::step]
+        d, s = diffs[:, k], cleans[:, k]
         if d.size < 200:
             d = diff[..., k].ravel()
             s = np.clip(clean_plate[..., k].ravel(), 0.0, None)
