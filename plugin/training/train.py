@@ -44,7 +44,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "lr": 1e-3,
     "warmup": 100,
     "weight_decay": 1e-5,
-    "backbone_scale": 0.25,
+    "backbone_scale": 0.25,  # the base's scale (and the validation's, with backbone_scales)
+    "backbone_scales": [],  # if given, step k trains at backbone_scales[k % len]
     "refine_sample_pixels": 4000,
     "log_every": 25,
     "image_every": 250,
@@ -290,12 +291,15 @@ def train(
         for group in opt.param_groups:
             group["lr"] = _lr(step, cfg)
         model.train()
+        if t["backbone_scales"]:  # the base scales inference uses (auto: 1/2 up to 1K)
+            model.backbone_scale = float(t["backbone_scales"][step % len(t["backbone_scales"])])
         with autocast:
             output = _forward(model, batch)
             enc_fg = encoding.encode(batch["foreground"])
             terms = matting_losses(
                 tuple(o.float() if o is not None else o for o in output), batch["alpha"], enc_fg
             )
+        model.backbone_scale = float(t["backbone_scale"])  # validation and the saved model
         opt.zero_grad(set_to_none=True)
         terms["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -74,10 +74,34 @@ def test_unknown_train_key_is_named(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[train]\nstepz = 3\n")
     msg = (
-        "--config: unknown train keys ['stepz']; use ['backbone_scale', 'batch', "
-        "'checkpoint_every', 'device', 'image_every', 'log_every', 'lr', "
+        "--config: unknown train keys ['stepz']; use ['backbone_scale', 'backbone_scales', "
+        "'batch', 'checkpoint_every', 'device', 'image_every', 'log_every', 'lr', "
         "'refine_sample_pixels', 'seed', 'size', 'steps', 'threads', 'val_batch', 'warmup', "
         "'weight_decay', 'workers']"
     )
     with pytest.raises(BgmatteError, match=f"^{re.escape(msg)}$"):
         load_config(path)
+
+
+def test_backbone_scales_alternate_in_training_and_validation_keeps_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bgmatte.plugin.model.network import MattingNetwork
+
+    seen: list[tuple[bool, float]] = []
+    forward = MattingNetwork.forward
+
+    def spy(self: MattingNetwork, *args: object, **kwargs: object) -> object:
+        seen.append((self.training, self.backbone_scale))
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(MattingNetwork, "forward", spy)
+    path = tmp_path / "scales.toml"
+    path.write_text(
+        CONFIG.replace(
+            "steps = 3", "steps = 4\nbackbone_scale = 0.25\nbackbone_scales = [0.5, 0.25]"
+        )
+    )
+    train(path, tmp_path / "run")
+    assert [s for training, s in seen if training] == [0.5, 0.25, 0.5, 0.25]
+    assert {s for training, s in seen if not training} == {0.25}
