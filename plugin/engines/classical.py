@@ -44,29 +44,27 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 
-def _erode(mask: np.ndarray, iterations: int) -> np.ndarray:
-    """``scipy.ndimage.binary_erosion`` (cross element, outside counts as 0) by OpenCV,
-    several times faster at HD."""
-    out = cv2.erode(
+def _morph(op: int, mask: np.ndarray, iterations: int) -> np.ndarray:
+    """Binary erosion / dilation (``cv2.MORPH_ERODE`` / ``MORPH_DILATE``) with the cross
+    element, the outside counting as 0: ``scipy.ndimage.binary_erosion`` / ``_dilation``
+    exactly, several times faster at HD."""
+    out = cv2.morphologyEx(
         mask.astype(np.uint8),
+        op,
         _CROSS,
         iterations=iterations,
         borderType=cv2.BORDER_CONSTANT,
         borderValue=0,
     )
     return out.astype(bool)
+
+
+def _erode(mask: np.ndarray, iterations: int) -> np.ndarray:
+    return _morph(cv2.MORPH_ERODE, mask, iterations)
 
 
 def _dilate(mask: np.ndarray, iterations: int) -> np.ndarray:
-    """``scipy.ndimage.binary_dilation`` (cross element) by OpenCV."""
-    out = cv2.dilate(
-        mask.astype(np.uint8),
-        _CROSS,
-        iterations=iterations,
-        borderType=cv2.BORDER_CONSTANT,
-        borderValue=0,
-    )
-    return out.astype(bool)
+    return _morph(cv2.MORPH_DILATE, mask, iterations)
 
 
 def _noise_distance(plate: np.ndarray, clean: np.ndarray, model: NoiseModel, r: int) -> np.ndarray:
