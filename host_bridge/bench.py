@@ -64,9 +64,12 @@ def quality(
     engines: Sequence[str],
     extra: dict[str, object],
     sheets: str | None = None,
+    by_alpha: bool = False,
 ) -> list[dict]:
     """Score each engine on each case; prints a markdown table; returns the rows. ``sheets``:
-    also write a contact sheet of every stage per case and engine into that folder."""
+    also write a contact sheet of every stage per case and engine into that folder.
+    ``by_alpha``: also print where each SAD comes from, by bins of the true alpha (rows get
+    ``by_alpha``: [lo, hi, fraction, over, under] per bin)."""
     import bgmatte
     from bgmatte.plugin import metrics
     from bgmatte.plugin.errors import BgmatteError
@@ -99,6 +102,8 @@ def quality(
                 "conn": metrics.connectivity_error(got.alpha, true),
                 "seconds": seconds,
             }
+            if by_alpha:
+                row["by_alpha"] = [list(b) for b in metrics.sad_by_alpha(got.alpha, true)]
             rows.append(row)
             if sheets:
                 _quality_sheet(Path(sheets) / f"{case.name}_{engine}.png", plate, clean, true, got)
@@ -114,7 +119,23 @@ def quality(
             f"| **mean** | {engine} | {mean['sad']:.3f} | {mean['mse']:.3f} | "
             f"{mean['grad']:.3f} | {mean['conn']:.3f} | |"
         )
+    if by_alpha:
+        print("\nSAD by true alpha: over / under the truth (share of pixels)")
+        print("| case | engine | " + " | ".join(_bin_name(b) for b in rows[0]["by_alpha"]) + " |")
+        print("|---|---|" + "---:|" * len(rows[0]["by_alpha"]))
+        for r in rows:
+            cells = " | ".join(f"+{o:.2f} / -{u:.2f} ({f:.1%})" for _, _, f, o, u in r["by_alpha"])
+            print(f"| {r['case']} | {r['engine']} | {cells} |")
     return rows
+
+
+def _bin_name(b: list[float]) -> str:
+    lo, hi = b[0], b[1]
+    if hi <= 1e-6:
+        return "0"
+    if lo >= 1.0 - 1e-6:
+        return "1"
+    return f"[{lo:.2f}, {hi:.2f})" if hi < 1.0 - 1e-6 else f"[{lo:.2f}, 1)"
 
 
 def _quality_sheet(

@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     qual.add_argument("--engines", default="network,classical", help="comma-separated")
     qual.add_argument("--json", help="also write the rows as JSON here")
     qual.add_argument("--sheets", help="also write a contact sheet per case and engine here")
+    qual.add_argument(
+        "--by-alpha", action="store_true", help="also print the SAD by bins of the true alpha"
+    )
     _add_settings(qual)
     spd = bench_sub.add_parser("speed", help="seconds per HD / 4K frame and peak memory")
     spd.add_argument("--sizes", default="HD,4K", help="comma-separated: HD, 4K")
@@ -332,7 +335,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     extra = dict(item.split("=", 1) for item in getattr(args, "settings", []))
     if args.bench == "quality":
-        rows = bench.quality(args.cases, args.engines.split(","), extra, args.sheets)
+        rows = bench.quality(args.cases, args.engines.split(","), extra, args.sheets, args.by_alpha)
     elif args.bench == "align":
         height, width = args.size
         rows = bench.align_shots(args.shots, height, width, args.max_shake, args.seed, args.engine)

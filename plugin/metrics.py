@@ -6,6 +6,7 @@ All take alpha in [0, 1] (predictions are clipped) and return alphamatting.com u
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -15,6 +16,27 @@ from scipy import ndimage
 def sad(pred: np.ndarray, true: np.ndarray) -> float:
     """Sum of absolute differences / 1000."""
     return float(np.abs(np.clip(pred, 0, 1) - true).sum() / 1000.0)
+
+
+#: Bins of the true alpha for :func:`sad_by_alpha`: background, the soft range, solid.
+ALPHA_BINS: tuple[float, ...] = (0.0, 1e-6, 0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 1.0 - 1e-6, 1.0)
+
+
+def sad_by_alpha(
+    pred: np.ndarray, true: np.ndarray, edges: tuple[float, ...] = ALPHA_BINS
+) -> list[tuple[float, float, float, float, float]]:
+    """Where the SAD comes from: per bin [lo, hi) of the true alpha (the last bin includes
+    1), (lo, hi, fraction of pixels, SAD of over-estimates, SAD of under-estimates). The
+    over and under parts of all bins add up to :func:`sad`."""
+    err = np.clip(pred, 0, 1).astype(np.float64) - true
+    rows = []
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
+        last = i == len(edges) - 2
+        sel = (true >= lo) & ((true <= hi) if last else (true < hi))
+        e = err[sel]
+        over, under = e[e > 0].sum() / 1000.0, -e[e < 0].sum() / 1000.0
+        rows.append((lo, hi, float(sel.mean()), float(over), float(under)))
+    return rows
 
 
 def mse(pred: np.ndarray, true: np.ndarray) -> float:

@@ -34,3 +34,32 @@ def test_quality_scores_cases_and_writes_sheets(
     assert f"| tiny01 | classical | {rows[0]['sad']:.3f} |" in out
     assert "| **mean** | classical |" in out
     assert np.isfinite(rows[0]["conn"])
+
+
+def test_sad_by_alpha_splits_the_sad_into_over_and_under_per_bin() -> None:
+    true = np.array([[0.0, 0.0, 0.5, 0.5], [0.97, 1.0, 1.0, 0.1]], np.float32)
+    pred = np.array([[0.0, 0.2, 0.7, 0.4], [1.0, 0.9, 1.0, 0.1]], np.float32)
+    bins = metrics.sad_by_alpha(pred, true)
+    assert sum(o + u for *_, o, u in bins) == pytest.approx(metrics.sad(pred, true))
+    by_lo = {lo: (f, o * 1000, u * 1000) for lo, _, f, o, u in bins}
+    assert by_lo[0.0] == pytest.approx((0.25, 0.2, 0.0))  # a false positive on background
+    assert by_lo[0.4] == pytest.approx((0.25, 0.2, 0.1))  # soft: one over, one under
+    assert by_lo[0.95] == pytest.approx((0.125, 0.03, 0.0))
+    assert by_lo[1.0 - 1e-6] == pytest.approx((0.25, 0.0, 0.1))  # a hole in the solid core
+    assert sum(f for _, _, f, _, _ in bins) == pytest.approx(1.0)
+
+
+def test_quality_by_alpha_prints_the_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shot = make_demo_shot(48, 64, seed=5)
+    case = tmp_path / "c01"
+    case.mkdir()
+    write_exr(str(case / "plate.exr"), [("", shot.plate)], half=False)
+    write_exr(str(case / "clean_plate.exr"), [("", shot.clean_plate)], half=False)
+    write_exr(str(case / "alpha_gt.exr"), [("", shot.alpha[..., None])], half=False)
+    rows = bench.quality([str(case)], ["classical"], {}, by_alpha=True)
+    assert sum(o + u for *_, o, u in rows[0]["by_alpha"]) == pytest.approx(rows[0]["sad"], rel=1e-5)
+    out = capsys.readouterr().out
+    assert "| case | engine | 0 | [0.00, 0.05) |" in out
+    assert "| c01 | classical | +" in out
