@@ -34,7 +34,7 @@ def sad_by_alpha(
         last = i == len(edges) - 2
         sel = (true >= lo) & ((true <= hi) if last else (true < hi))
         e = err[sel]
-        over, under = e[e > 0].sum() / 1000.0, -e[e < 0].sum() / 1000.0
+        over, under = e[e > 0].sum() / 1000.0, abs(e[e < 0].sum()) / 1000.0  # no -0.0
         rows.append((lo, hi, float(sel.mean()), float(over), float(under)))
     return rows
 
