@@ -231,10 +231,13 @@ class Refiner(nn.Module):
                     x = crop_upsampled_fast(coarse, idx, int(factor), half)
                 else:
                     x = crop_upsampled(coarse, idx, half)
-                # 16×16 crops; a 2× bilinear downscale is a 2×2 average (H, W even)
-                # one gather of all full-resolution inputs (the per-row cost dominates)
+                # 16×16 crops of all full-resolution inputs in one gather (the per-row cost
+                # dominates); a 2× bilinear downscale is a 2×2 average (H, W even)
+                frames = [src, bgr]
                 with_prior = self.prior and seg is not None
-                frames = [src, bgr, seg] if with_prior else [src, bgr]
+                if with_prior:
+                    assert seg is not None
+                    frames.append(seg)
                 crops = crop_full(torch.cat(frames, dim=1), idx, 6)  # (P, 6 or 7, 16, 16)
                 pooled = F.avg_pool2d(crops, 2)
                 y_half, y_full = encode(pooled[:, :6]), encode(crops[:, :6, 4:12, 4:12])
