@@ -70,7 +70,7 @@ def _dilate(mask: np.ndarray, iterations: int) -> np.ndarray:
 def _noise_distance(plate: np.ndarray, clean: np.ndarray, model: NoiseModel, r: int) -> np.ndarray:
     """``kernels.noise_distance(plate - shifted clean, shifted clean)`` minimised over the clean
     plate's integer shifts of up to ``r`` px (edge-replicated), computed channel by channel:
-    the clean plate's inverse noise variance is computed once and each shift is a view into
+    the clean plate's noise variance is computed once and each shift is a view into
     the padded planes, and the square root is taken once after the minimum (the same float32
     terms as the kernel; ten times faster than a kernel call per shift)."""
     h, w = plate.shape[:2]
