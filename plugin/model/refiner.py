@@ -233,15 +233,11 @@ class Refiner(nn.Module):
                     x = crop_upsampled(coarse, idx, half)
                 # 16×16 crops of all full-resolution inputs in one gather (the per-row cost
                 # dominates); a 2× bilinear downscale is a 2×2 average (H, W even)
-                frames = [src, bgr]
-                with_prior = self.prior and seg is not None
-                if with_prior:
-                    assert seg is not None
-                    frames.append(seg)
+                frames = [src, bgr] + ([seg] if self.prior and seg is not None else [])
                 crops = crop_full(torch.cat(frames, dim=1), idx, 6)  # (P, 6 or 7, 16, 16)
                 pooled = F.avg_pool2d(crops, 2)
                 y_half, y_full = encode(pooled[:, :6]), encode(crops[:, :6, 4:12, 4:12])
-                if with_prior:
+                if crops.shape[1] > 6:  # the prior's channel
                     y_half = guided(y_half, pooled[:, 6:])
                     y_full = guided(y_full, crops[:, 6:, 4:12, 4:12])
                 cl = torch.channels_last
