@@ -31,6 +31,7 @@ __all__ = [
     "over",
     "premultiply",
     "project_alpha",
+    "regularised_unmix",
     "smoothstep",
     "unmix_foreground",
     "unpremultiply",
@@ -109,6 +110,22 @@ def _unmix_kernel() -> Any:
         foreground = a > eps ? (plate - (1.0f - a) * clean_plate) / a : 0.0f;
         """,
         "unmix_foreground",
+    )
+
+
+@functools.cache
+def _regularised_unmix_kernel() -> Any:
+    return _elementwise(
+        "float32 plate, float32 clean_plate, raw float32 alpha, float32 prior, "
+        "raw float32 weight, int32 n_ch",
+        "float32 foreground",
+        """
+        const float a = alpha[i / n_ch], w = weight[i / n_ch];
+        const float den = a * a + w;
+        foreground = den > 0.0f ? (a * (plate - (1.0f - a) * clean_plate) + w * prior) / den
+                                : 0.0f;
+        """,
+        "regularised_unmix",
     )
 
 
@@ -229,6 +246,25 @@ def unmix_foreground(plate: Any, clean_plate: Any, alpha: Any, eps: float = 1e-3
     _checks.alpha(alpha.shape, "alpha", plate.shape, "plate")
     out = _cupy().empty(plate.shape, dtype=np.float32)
     _unmix_kernel()(plate, clean_plate, alpha, np.float32(eps), np.int32(channels), out)
+    return out
+
+
+def regularised_unmix(
+    plate: Any, clean_plate: Any, alpha: Any, prior: Any, weight: Any
+) -> cp.ndarray:
+    """Twin of :func:`bgmatte.kernels.numpy_kernels.regularised_unmix`.
+
+    F = (a * (P - (1 - a) * B) + w * F_prior) / (a² + w), 0 where a² + w = 0; unclipped.
+    """
+    plate, clean_plate, alpha = _f32(plate), _f32(clean_plate), _f32(alpha)
+    prior, weight = _f32(prior), _f32(weight)
+    channels = _checks.image(plate.shape, "plate")
+    _checks.same_image(clean_plate.shape, "clean_plate", plate.shape, "plate")
+    _checks.same_image(prior.shape, "prior", plate.shape, "plate")
+    _checks.alpha(alpha.shape, "alpha", plate.shape, "plate")
+    _checks.alpha(weight.shape, "weight", plate.shape, "plate")
+    out = _cupy().empty(plate.shape, dtype=np.float32)
+    _regularised_unmix_kernel()(plate, clean_plate, alpha, prior, weight, np.int32(channels), out)
     return out
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "over",
     "premultiply",
     "project_alpha",
+    "regularised_unmix",
     "smoothstep",
     "unmix_foreground",
     "unpremultiply",
@@ -104,6 +105,38 @@ def unmix_foreground(
     a = alpha[..., None]
     out = np.zeros(plate.shape, dtype=F32)
     np.divide(plate - (F32(1) - a) * clean_plate, a, out=out, where=a > F32(eps))
+    return out
+
+
+def regularised_unmix(
+    plate: ArrayLike,
+    clean_plate: ArrayLike,
+    alpha: ArrayLike,
+    prior: ArrayLike,
+    weight: ArrayLike,
+) -> np.ndarray:
+    """The foreground colour that best explains the plate, pulled toward a prior colour.
+
+    Minimises |a * F - (P - (1 - a) * B)|² + w * |F - F_prior|² per pixel: the matting
+    equation as a least-squares fit with a Gaussian prior on F (a MAP estimate, as in Levin et
+    al. 2008's foreground solve, without its smoothness term), so
+    F = (a * (P - (1 - a) * B) + w * F_prior) / (a² + w). Where w = 0 it is the exact unmix;
+    where a = 0 it is the prior. Unclipped. Where a² + w = 0 (no data, no prior) F = 0.
+
+    plate, clean_plate, prior: H×W×C, alpha, weight (≥ 0): H×W -> foreground: H×W×C.
+    """
+    plate, clean_plate, alpha = _f32(plate), _f32(clean_plate), _f32(alpha)
+    prior, weight = _f32(prior), _f32(weight)
+    _checks.image(plate.shape, "plate")
+    _checks.same_image(clean_plate.shape, "clean_plate", plate.shape, "plate")
+    _checks.same_image(prior.shape, "prior", plate.shape, "plate")
+    _checks.alpha(alpha.shape, "alpha", plate.shape, "plate")
+    _checks.alpha(weight.shape, "weight", plate.shape, "plate")
+    a, w = alpha[..., None], weight[..., None]
+    num = a * (plate - (F32(1) - a) * clean_plate) + w * prior
+    den = a * a + w
+    out = np.zeros(plate.shape, dtype=F32)
+    np.divide(num, den, out=out, where=den > F32(0))
     return out
 
 

@@ -33,7 +33,7 @@ from bgmatte.plugin.errors import BgmatteError, RenderAborted
 from bgmatte.plugin.params import INPUTS, PARAMS, PASSES, resolve_params
 from bgmatte.plugin.solve import Matte, solve, unmix
 
-NODE_VERSION = "bgmatte.node/1"
+NODE_VERSION = "bgmatte.node/2"
 Region = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels of the plate
 Progress = Callable[[float], bool]  # fraction done -> True when the host wants to stop
 
@@ -202,7 +202,14 @@ class Node:
         assert centre.plate is not None
         _stage(progress, 0.95, 0.05)(0.0)
         alpha = temporal.stabilise(centre.plate, centre.alpha, neighbours)
-        fg, comp = unmix(centre.plate, centre.clean_plate, alpha, centre.background, self.device)
+        fg, comp = unmix(
+            centre.plate,
+            centre.clean_plate,
+            alpha,
+            centre.background,
+            self.device,
+            self.values["unmix"],
+        )
         return dataclasses.replace(centre, alpha=alpha, foreground=fg, composite=comp)
 
     def render(

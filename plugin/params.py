@@ -240,6 +240,17 @@ PARAMS: tuple[Param, ...] = (
         range=(0, 3),
     ),
     Param(
+        "unmix",
+        "Foreground solve",
+        "How the foreground colour is solved from plate, clean plate and alpha: "
+        "'regularised' fits the matting equation with a prior from the subject's colour "
+        "nearby, so soft edges over bright backgrounds stay plausible (solid cores are exact); "
+        "'exact' divides by alpha, reproducing the plate to the bit wherever alpha > 0.",
+        "choice",
+        "regularised",
+        choices=("regularised", "exact"),
+    ),
+    Param(
         "nan",
         "NaN policy",
         "What to do with NaN/Inf pixels: 'error' stops, 'zero' replaces them with 0.",

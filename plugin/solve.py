@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from bgmatte import kernels
-from bgmatte.plugin import validate
+from bgmatte.plugin import foreground, validate
 from bgmatte.plugin.align import align
 from bgmatte.plugin.engines import get_engine
 from bgmatte.plugin.errors import BgmatteError
@@ -69,18 +69,31 @@ def unmix(
     alpha: np.ndarray,
     background: np.ndarray | None,
     device: str = "cpu",
+    mode: str = "regularised",
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The exact linear unmix of the foreground for ``alpha``, and its composite over
-    ``background`` (None without one), on ``device`` (CuPy kernels on a GPU)."""
+    """The linear-light foreground for ``alpha`` (``mode``: see :mod:`.foreground`), and its
+    composite over ``background`` (None without one), on ``device`` (CuPy kernels on a GPU)."""
     k = kernels.for_device(device)
+    prior = weight = None
+    if mode == "regularised":
+        prior, weight = foreground.prior_and_weight(plate, clean_plate, alpha)
     if k is kernels.numpy_kernels:
-        fg = kernels.unmix_foreground(plate, clean_plate, alpha)
+        if prior is None:
+            fg = kernels.unmix_foreground(plate, clean_plate, alpha)
+        else:
+            fg = kernels.regularised_unmix(plate, clean_plate, alpha, prior, weight)
         comp = None if background is None else kernels.composite(fg, alpha, background)
     else:  # pragma: no cover - needs a GPU
         import cupy
 
         a_gpu = cupy.asarray(alpha)
-        fg_gpu = k.unmix_foreground(cupy.asarray(plate), cupy.asarray(clean_plate), a_gpu)
+        p_gpu, c_gpu = cupy.asarray(plate), cupy.asarray(clean_plate)
+        if prior is None:
+            fg_gpu = k.unmix_foreground(p_gpu, c_gpu, a_gpu)
+        else:
+            fg_gpu = k.regularised_unmix(
+                p_gpu, c_gpu, a_gpu, cupy.asarray(prior), cupy.asarray(weight)
+            )
         fg = cupy.asnumpy(fg_gpu)
         comp = None
         if background is not None:
@@ -131,7 +144,7 @@ def solve(
     done(0.15)
     result = get_engine(params["engine"])(p, c, seg, params)
     done(0.9)
-    fg, comp = unmix(p, result.clean_plate, result.alpha, bg, device)
+    fg, comp = unmix(p, result.clean_plate, result.alpha, bg, device, params["unmix"])
     return Matte(
         alpha=result.alpha,
         foreground=fg,

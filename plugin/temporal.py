@@ -12,9 +12,9 @@ that falls off where the carried plate disagrees with frame N's (occlusions, flo
 Sensor noise, which makes a per-frame matte shimmer, is independent from frame to frame and
 averages out; the subject's motion is followed, so edges do not smear.
 
-The node then unmixes the foreground again from frame N's own plate and clean plate with the
-filtered alpha (:func:`bgmatte.plugin.solve.unmix`), so the compositing identity still holds
-exactly.
+The node then solves the foreground again from frame N's own plate and clean plate with the
+filtered alpha (:func:`bgmatte.plugin.solve.unmix`), so the compositing identity holds as it
+does for a single frame (to the bit with ``unmix=exact``).
 """
 
 from __future__ import annotations

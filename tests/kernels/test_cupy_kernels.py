@@ -180,6 +180,29 @@ def test_unmix_twin_matches_numpy() -> None:
 
 @gpu
 @needs_gpu
+def test_regularised_unmix_twin_matches_numpy() -> None:
+    import cupy
+
+    from bgmatte.kernels import cupy_kernels as ck
+
+    d = _data()
+    prior = d["clean"][::-1].copy()
+    weight = np.linspace(0.0, 1.0, d["alpha"].size, dtype=np.float32).reshape(d["alpha"].shape)
+    expected = nk.regularised_unmix(d["plate"], d["clean"], d["alpha"], prior, weight)
+    g = _to_device(d)
+    got = cupy.asnumpy(
+        ck.regularised_unmix(
+            g["plate"], g["clean"], g["alpha"], cupy.asarray(prior), cupy.asarray(weight)
+        )
+    )
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    den = np.maximum(d["alpha"] ** 2 + weight, 1e-3)[..., None]
+    atol = 1e-6 * (np.abs(d["plate"]) + np.abs(d["clean"]) + np.abs(prior)) / den
+    assert np.all(np.abs(got - expected) <= 1e-5 * np.abs(expected) + atol)
+
+
+@gpu
+@needs_gpu
 def test_twins_round_trip_and_keep_hdr() -> None:
     import cupy
 

@@ -273,6 +273,34 @@ def test_project_alpha_degenerate_foreground_gives_zero() -> None:
     np.testing.assert_array_equal(nk.project_alpha(plate, clean, clean), [[0.0, 0.0]])
 
 
+# ---------------------------------------------------------------- regularised_unmix
+
+
+def test_regularised_unmix_matches_maths(rng: np.random.Generator) -> None:
+    plate, clean, prior, a = hdr(rng), hdr(rng), hdr(rng), alphas(rng)
+    w = rng.uniform(0.0, 2.0, a.shape).astype(np.float32)
+    a64, w64 = f64(a)[..., None], f64(w)[..., None]
+    expected = (a64 * (f64(plate) - (1 - a64) * f64(clean)) + w64 * f64(prior)) / (a64**2 + w64)
+    out = nk.regularised_unmix(plate, clean, a, prior, w)
+    assert out.dtype == np.float32 and out.shape == (H, W, 3)
+    atol = 1e-5 * (np.abs(f64(plate)) + np.abs(f64(clean)) + np.abs(f64(prior)))
+    assert np.all(np.abs(f64(out) - expected) <= atol / np.maximum(a64**2 + w64, 1e-3))
+
+
+def test_regularised_unmix_limits() -> None:
+    """No prior weight: the exact unmix; alpha 0: the prior; neither: 0."""
+    clean = np.full((1, 3, 3), 20.0, np.float32)  # an HDR background
+    fg = np.array([3.0, -0.4, 0.5], np.float32)
+    a = np.array([[0.5, 0.0, 0.0]], np.float32)
+    plate = a[..., None] * fg + (1 - a[..., None]) * clean
+    prior = np.full((1, 3, 3), 0.25, np.float32)
+    w = np.array([[0.0, 0.3, 0.0]], np.float32)
+    out = nk.regularised_unmix(plate, clean, a, prior, w)
+    np.testing.assert_allclose(out[0, 0], fg, rtol=1e-6)
+    np.testing.assert_array_equal(out[0, 1], prior[0, 1])
+    np.testing.assert_array_equal(out[0, 2], 0.0)
+
+
 # ---------------------------------------------------------------- bad shapes
 
 
@@ -280,6 +308,10 @@ def test_shape_errors_name_the_input(rng: np.random.Generator) -> None:
     plate = hdr(rng)
     with pytest.raises(BgmatteError, match=r"^alpha: expected an H×W alpha"):
         nk.unmix_foreground(plate, plate, np.zeros((H, W + 1), np.float32))
+    with pytest.raises(BgmatteError, match=r"^prior: shape \(7, 9, 4\) does not match"):
+        nk.regularised_unmix(plate, plate, plate[..., 0], hdr(rng, 4), plate[..., 0])
+    with pytest.raises(BgmatteError, match=r"^weight: expected an H×W alpha"):
+        nk.regularised_unmix(plate, plate, plate[..., 0], plate, plate[:, 1:, 0])
     with pytest.raises(BgmatteError, match=r"^clean_plate: shape \(7, 9, 4\) does not match"):
         nk.difference(plate, hdr(rng, 4), [1, 1, 1])
     with pytest.raises(BgmatteError, match=r"^gain: expected 3 per-channel values"):

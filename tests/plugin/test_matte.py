@@ -43,7 +43,7 @@ def test_matte_is_far_better_than_nothing_and_than_a_plain_threshold(
 def test_foreground_reconstructs_the_plate_in_linear_light(
     small_shot: DemoShot, engine: str
 ) -> None:
-    m = bgmatte.matte(small_shot.plate, small_shot.clean_plate, engine=engine)
+    m = bgmatte.matte(small_shot.plate, small_shot.clean_plate, engine=engine, unmix="exact")
     a = m.alpha[..., None]
     recon = a * m.foreground + (1.0 - a) * m.clean_plate
     inside = m.alpha > 0.0

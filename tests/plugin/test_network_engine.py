@@ -49,7 +49,11 @@ def test_odd_sizes_are_padded_and_cropped(small_shot: DemoShot, tiny_weights: st
 
 def test_foreground_reconstructs_the_plate(small_shot: DemoShot, tiny_weights: str) -> None:
     m = bgmatte.matte(
-        small_shot.plate, small_shot.clean_plate, engine="network", weights=tiny_weights
+        small_shot.plate,
+        small_shot.clean_plate,
+        engine="network",
+        weights=tiny_weights,
+        unmix="exact",
     )
     a = m.alpha[..., None]
     recon = a * m.foreground + (1 - a) * m.clean_plate
