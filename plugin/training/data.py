@@ -42,6 +42,7 @@ from bgmatte.plugin.training import procedural
 DEFAULT_AUGMENT: dict[str, float] = {
     "matte": 0.6,  # P(a foreground layer is a bundle matte) when a bundle is loaded
     "bundle_background": 0.6,  # P(background is a bundle HDR crop) when a bundle is loaded
+    "hdr_fraction": 0.2,  # a bundle crop is exposed so 0 to this fraction of it exceeds 1.0
     "layers": 0.2,  # P(a second foreground layer over the first)
     "motion_blur": 0.15,  # P(a procedural foreground is motion-blurred, 3-25 px)
     "empty": 0.03,  # P(empty frame: alpha all 0)
@@ -248,9 +249,9 @@ class CompositeSampler:
             centre = np.array([rng.uniform(half, h - half), rng.uniform(half, w - half)])
             ys, xs = _affine_coords(big, centre, scale, angle, bool(rng.random() < 0.5))
             img = np.maximum(_bilinear(bg, ys, xs), 0.0)
-            # exposure so that a fraction 0-20 % of pixels exceeds 1.0
+            # exposure so that a fraction 0-hdr_fraction of pixels exceeds 1.0
             peak = img.max(axis=2).ravel()
-            frac = rng.uniform(0.0, 0.2)
+            frac = rng.uniform(0.0, self.augment["hdr_fraction"])
             kth = min(peak.size - 1, int((1.0 - frac) * peak.size))
             q = float(np.partition(peak, kth)[kth])
             img *= np.float32(np.clip(1.0 / max(q, 1e-6), 1 / 64, 64.0))
