@@ -162,3 +162,21 @@ def test_parallax_moves_a_near_layer_of_the_clean_plate_only() -> None:
     changed = np.abs(moved["clean_plate"] - flat["clean_plate"]).max(axis=1) > 1e-3
     fraction = changed.mean(axis=(1, 2))
     assert (fraction > 0.01).all() and (fraction < 0.9).all()  # a layer, not the whole frame
+
+
+def _share_above_one(hdr_fraction: float) -> float:
+    off = {"shadow": 0.0, "similar_colour": 0.0, "defocus": 0.0, "bundle_background": 1.0}
+    sampler = CompositeSampler(None, {**off, "hdr_fraction": hdr_fraction}, seed=4)
+    yy, xx = np.mgrid[:160, :200].astype(np.float32)
+    ramp = np.exp(np.sin(yy / 17.0) + np.cos(xx / 23.0) * 2.0)  # a smooth HDR scene, e^-3..e^3
+    sampler.backgrounds = [np.stack([ramp, 0.8 * ramp, 0.6 * ramp])]
+    bg = sampler.sample(step=0, batch=24, size=SIZE)["background"]
+    return float((bg.max(axis=1) > 1.0).mean())
+
+
+def test_hdr_fraction_sets_the_share_of_background_above_one() -> None:
+    """Bundle crops are exposed so that 0 to ``hdr_fraction`` of the canvas exceeds 1.0: on
+    average about half of it (the crop inside the canvas varies around that)."""
+    default, bright = _share_above_one(0.2), _share_above_one(0.6)
+    assert 0.05 < default < 0.15
+    assert 0.2 < bright < 0.4
