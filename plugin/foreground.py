@@ -39,8 +39,10 @@ SPREAD = 0.1  # how far the foreground may stray from the colour filled in aroun
 
 def residual_sigma(clean_plate: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """sigma_r, the standard deviation of the error of P - (1 - a) * B (H×W)."""
-    level = np.abs(clean_plate).mean(axis=2)
-    return (np.float32(FLOOR) + np.float32(RELATIVE) * (1.0 - alpha) * level).astype(np.float32)
+    level = np.abs(clean_plate) @ np.full(3, 1 / 3, np.float32)  # a mean over the short axis
+    return (np.float32(FLOOR) + np.float32(RELATIVE) * (1.0 - alpha) * level).astype(
+        np.float32, copy=False
+    )
 
 
 def fill(premultiplied: np.ndarray, alpha: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -53,9 +55,9 @@ def fill(premultiplied: np.ndarray, alpha: np.ndarray, sigma: np.ndarray) -> np.
     finest, upsampled, so a pixel's own data enters only once, in
     :func:`bgmatte.kernels.regularised_unmix`.
     """
-    inv = (1.0 / (sigma * sigma)).astype(np.float32)
-    nums = [(premultiplied * (alpha * inv)[..., None]).astype(np.float32)]
-    dens = [(alpha * alpha * inv).astype(np.float32)]
+    inv = (1.0 / (sigma * sigma)).astype(np.float32, copy=False)
+    nums = [(premultiplied * (alpha * inv)[..., None]).astype(np.float32, copy=False)]
+    dens = [(alpha * alpha * inv).astype(np.float32, copy=False)]
     while min(dens[-1].shape) > 8:
         nums.append(cv2.pyrDown(nums[-1]))
         dens.append(cv2.pyrDown(dens[-1]))
@@ -77,7 +79,7 @@ def prior_and_weight(
     On the CPU for either device: the pyramid is cheap next to the network."""
     a = np.asarray(alpha, np.float32)
     sigma = residual_sigma(clean_plate, a)
-    premultiplied = (plate - (1.0 - a[..., None]) * clean_plate).astype(np.float32)
+    premultiplied = (plate - (1.0 - a[..., None]) * clean_plate).astype(np.float32, copy=False)
     prior = fill(premultiplied, a, sigma)
-    weight = ((1.0 - a) * (sigma / np.float32(SPREAD)) ** 2).astype(np.float32)
+    weight = ((1.0 - a) * (sigma / np.float32(SPREAD)) ** 2).astype(np.float32, copy=False)
     return prior, weight
