@@ -83,12 +83,14 @@ def quality(
             "pass folders that hold plate.exr, clean_plate.exr and alpha_gt.exr",
         )
     rows = []
-    print("| case | engine | SAD | MSE×1e3 | Grad | Conn | s/frame |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| case | engine | SAD | MSE×1e3 | Grad | Conn | FG MSE×1e3 | s/frame |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for case in cases:
         plate = read_image(str(case / "plate.exr"), "plate").pixels[..., :3]
         clean = read_image(str(case / "clean_plate.exr"), "clean_plate").pixels[..., :3]
         true = read_image(str(case / "alpha_gt.exr"), "alpha_gt").pixels[..., -1]
+        fg_file = case / "fg_gt.exr"
+        fg_true = read_image(str(fg_file), "fg_gt").pixels[..., :3] if fg_file.is_file() else None
         for engine in engines:
             t0 = time.perf_counter()
             got = bgmatte.matte(plate, clean, engine=engine, **extra)
@@ -100,6 +102,11 @@ def quality(
                 "mse": metrics.mse(got.alpha, true),
                 "grad": metrics.gradient_error(got.alpha, true),
                 "conn": metrics.connectivity_error(got.alpha, true),
+                "fg_mse": (
+                    float("nan")
+                    if fg_true is None
+                    else metrics.foreground_mse(got.foreground, fg_true, true)
+                ),
                 "seconds": seconds,
             }
             if by_alpha:
@@ -109,15 +116,16 @@ def quality(
                 _quality_sheet(Path(sheets) / f"{case.name}_{engine}.png", plate, clean, true, got)
             print(
                 f"| {case.name} | {engine} | {row['sad']:.3f} | {row['mse']:.3f} | "
-                f"{row['grad']:.3f} | {row['conn']:.3f} | {seconds:.3f} |",
+                f"{row['grad']:.3f} | {row['conn']:.3f} | {row['fg_mse']:.3f} | {seconds:.3f} |",
                 flush=True,
             )
     for engine in engines:
         mine = [r for r in rows if r["engine"] == engine]
-        mean = {k: float(np.mean([r[k] for r in mine])) for k in ("sad", "mse", "grad", "conn")}
+        keys = ("sad", "mse", "grad", "conn", "fg_mse")
+        mean = {k: float(np.mean([r[k] for r in mine])) for k in keys}
         print(
             f"| **mean** | {engine} | {mean['sad']:.3f} | {mean['mse']:.3f} | "
-            f"{mean['grad']:.3f} | {mean['conn']:.3f} | |"
+            f"{mean['grad']:.3f} | {mean['conn']:.3f} | {mean['fg_mse']:.3f} | |"
         )
     if by_alpha:
         print("\nSAD by true alpha: over / under the truth (share of pixels)")
@@ -142,6 +150,7 @@ def _quality_sheet(
     path: Path, plate: np.ndarray, clean: np.ndarray, true: np.ndarray, got: Any
 ) -> None:
     """Every stage of one case's matte beside the ground truth, for a person to look at."""
+    from bgmatte import kernels
     from bgmatte.plugin.contact_sheet import contact_sheet
     from bgmatte.plugin.imageio import write_png
 
@@ -157,8 +166,16 @@ def _quality_sheet(
         ("alpha error x4", np.abs(got.alpha - true) * 4.0),
         ("foreground", got.foreground * (got.alpha[..., None] > 0)),
         ("premultiplied", got.rgba[..., :3]),
+        ("over a checker", kernels.composite(got.foreground, got.alpha, _checker(*true.shape))),
     ]
     write_png(str(path), contact_sheet(tiles, columns=5))
+
+
+def _checker(height: int, width: int, cell: int = 16) -> np.ndarray:
+    """A new background for the sheet's composite: grey squares, 0.18 and 0.03 linear."""
+    yy, xx = np.mgrid[:height, :width]
+    on = ((yy // cell + xx // cell) % 2).astype(np.float32)
+    return np.repeat((0.03 + 0.15 * on)[..., None], 3, axis=2)
 
 
 def synthetic_frame(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -44,6 +44,17 @@ def mse(pred: np.ndarray, true: np.ndarray) -> float:
     return float(np.mean((np.clip(pred, 0, 1).astype(np.float64) - true) ** 2) * 1000.0)
 
 
+def foreground_mse(pred: np.ndarray, true: np.ndarray, true_alpha: np.ndarray) -> float:
+    """Mean squared error × 1000 of the unpremultiplied foreground colour, over the pixels
+    where the true alpha is above 0 (as ../shared/bench scores it): where any of the subject
+    shows, its colour counts, however faint."""
+    inside = true_alpha > 0
+    if not inside.any():
+        return float("nan")
+    d = pred[inside].astype(np.float64) - true[inside]
+    return float(np.mean(d * d) * 1000.0)
+
+
 def _gauss_derivative_filters(sigma: float = 1.4) -> tuple[np.ndarray, np.ndarray]:
     half = math.ceil(sigma * math.sqrt(-2.0 * math.log(math.sqrt(2.0 * math.pi) * sigma * 0.01)))
     r = np.arange(-half, half + 1, dtype=np.float64)

@@ -23,10 +23,14 @@ def test_quality_scores_cases_and_writes_sheets(
     write_exr(str(case / "plate.exr"), [("", shot.plate)], half=False)
     write_exr(str(case / "clean_plate.exr"), [("", shot.clean_plate)], half=False)
     write_exr(str(case / "alpha_gt.exr"), [("", shot.alpha[..., None])], half=False)
+    write_exr(str(case / "fg_gt.exr"), [("", shot.foreground)], half=False)
     sheets = tmp_path / "sheets"
     rows = bench.quality([str(tmp_path / "cases")], ["classical"], {}, str(sheets))
-    ref = bgmatte.matte(shot.plate, shot.clean_plate, engine="classical").alpha
+    got = bgmatte.matte(shot.plate, shot.clean_plate, engine="classical")
+    ref = got.alpha
     assert rows[0]["case"] == "tiny01"
+    fg_mse = metrics.foreground_mse(got.foreground, shot.foreground, shot.alpha)
+    assert rows[0]["fg_mse"] == pytest.approx(fg_mse, rel=1e-6) and 0 < fg_mse < 100
     assert rows[0]["sad"] == pytest.approx(metrics.sad(ref, shot.alpha), rel=1e-6)
     assert rows[0]["grad"] == pytest.approx(metrics.gradient_error(ref, shot.alpha), rel=1e-6)
     assert (sheets / "tiny01_classical.png").stat().st_size > 10_000
@@ -63,3 +67,13 @@ def test_quality_by_alpha_prints_the_table(
     out = capsys.readouterr().out
     assert "| case | engine | 0 | [0.00, 0.05) |" in out
     assert "| c01 | classical | +" in out
+
+
+def test_foreground_mse_counts_every_pixel_where_the_subject_shows() -> None:
+    true_alpha = np.array([[0.0, 0.01, 1.0]], np.float32)
+    true = np.zeros((1, 3, 3), np.float32)
+    pred = np.zeros((1, 3, 3), np.float32)
+    pred[0, 0] = 5.0  # background: not counted
+    pred[0, 1] = 0.3  # faint subject: counted
+    assert metrics.foreground_mse(pred, true, true_alpha) == pytest.approx(0.09 / 2 * 1000)
+    assert np.isnan(metrics.foreground_mse(pred, true, np.zeros((1, 3), np.float32)))
