@@ -25,7 +25,8 @@ near layer moves further than the far background, so alignment leaves it misregi
 the parallax; per engine and parallax, the mean alpha on the true background (all of it, and
 the near layer's part) and on the solid subject.
 
-adapt: a generated moving shot with a look the training data never has (``--look neon``),
+adapt: a generated moving shot with a look the training data never has (``--look neon``, a
+magenta-lit subject on a dim teal scene, or ``--look backlit``, against a bright window),
 matted with the shipped model (default settings), then ``bgmatte adapt`` on its own frames,
 then matted again with the adapted weights: SAD per frame before and after, the teacher's SAD
 for scale, and the adaptation's wall time.

@@ -182,7 +182,9 @@ def _parser() -> argparse.ArgumentParser:
     ada = bench_sub.add_parser("adapt", help="SAD per frame before/after adapting to a shot")
     ada.add_argument("--frames", type=int, default=8, help="frames of the generated shot")
     ada.add_argument("--size", type=_size, default="180x320", help="HEIGHTxWIDTH")
-    ada.add_argument("--look", default="neon", help="the shot's look: neon (unseen) or day")
+    ada.add_argument(
+        "--look", default="neon", help="the shot's look: neon or backlit (unseen), or day"
+    )
     ada.add_argument("--config", help="TOML with an [adapt] section (default: the defaults)")
     ada.add_argument("--steps", type=int, help="override the config's step count")
     ada.add_argument("--seed", type=int, default=3, help="seed of the shot")

@@ -35,7 +35,7 @@ def _moved(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
     return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LANCZOS4, borderValue=0.0)
 
 
-LOOKS = ("day", "neon")
+LOOKS = ("day", "neon", "backlit")
 
 
 def make_moving_shot(
@@ -50,7 +50,8 @@ def make_moving_shot(
 
     ``look``: 'day' is the demo's palette; 'neon' re-lights the scene as the training data
     never is (a dim teal background two stops down, the subject under a magenta key light),
-    for measuring self-supervised adaptation to a shot.
+    'backlit' puts the subject against a bright window (background 3.5 stops up, nearly all
+    of it above 1.0; subject one stop down): both for measuring self-supervised adaptation.
     """
     if look not in LOOKS:
         raise ValueError(f"look {look!r} is not one of {LOOKS}")
@@ -61,6 +62,9 @@ def make_moving_shot(
     if look == "neon":
         bg = bg * np.array([0.08, 0.3, 0.28], np.float32)
         fg = fg * np.array([1.6, 0.35, 1.3], np.float32)
+    elif look == "backlit":  # against a bright window: background 3.5 stops up, subject 1 down
+        bg = bg * np.float32(12.0)
+        fg = fg * np.float32(0.5)
     premult = np.dstack([fg * subject.alpha[..., None], subject.alpha])
 
     plates, alphas = [], []

@@ -63,6 +63,7 @@ ADAPT_DEFAULTS: dict[str, Any] = {
     "teacher_refine": "full",  # the teacher's refine mode
     "teacher_temporal_radius": 2,  # the teacher's temporal window
     "refine_fraction": 0.12,  # of each crop, refined by the student in training
+    "ema": 0.99,  # decay of the weights' moving average that is saved (0: the last weights)
     "threads": 2,
     "log_every": 10,
     "image_every": 100,
@@ -163,6 +164,17 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+@torch.no_grad()
+def _update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """Polyak averaging of the weights (an exponential moving average, as mean-teacher
+    self-training keeps): the average is smoother than the last step of a noisy objective."""
+    for a, m in zip(average.state_dict().values(), model.state_dict().values(), strict=True):
+        if a.dtype.is_floating_point:
+            a.mul_(decay).add_(m, alpha=1.0 - decay)
+        else:
+            a.copy_(m)
 
 
 def _freeze_batchnorm(model: nn.Module) -> None:
@@ -335,6 +347,8 @@ def adapt(
 
     student.backbone_scale = base_scale("auto", shot.plate.shape[3], shot.plate.shape[2])
     initial = copy.deepcopy(student.state_dict())
+    decay = float(cfg["ema"])
+    average = copy.deepcopy(student) if decay > 0 else None
     disc = Discriminator()
     opt_g = torch.optim.Adam(student.parameters(), lr=float(cfg["lr"]), betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(
@@ -350,6 +364,8 @@ def adapt(
         _freeze_batchnorm(student)
         batch = _crops(shot, rng, int(cfg["batch"]), int(cfg["size"]))
         losses, images = adapt_step(student, disc, batch, cfg, opt_g, opt_d)
+        if average is not None:
+            _update_average(average, student, decay)
         if step % int(cfg["log_every"]) == 0 or step == steps:
             for k, v in losses.items():
                 curves.setdefault(k, []).append((step, v))
@@ -365,6 +381,8 @@ def adapt(
             if writer is not None:
                 writer.add_image("adapt/stages", img, step, dataformats="HWC")
     wall = time.time() - began
+    if average is not None:
+        student = average
     changed = max(
         float((student.state_dict()[k].float() - v.float()).abs().max()) for k, v in initial.items()
     )

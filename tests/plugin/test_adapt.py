@@ -14,7 +14,7 @@ from bgmatte.plugin.errors import BgmatteError
 from bgmatte.plugin.imageio import write_exr
 from bgmatte.plugin.moving import make_moving_shot
 from bgmatte.plugin.node import Node
-from bgmatte.plugin.training.adapt import load_adapt_config
+from bgmatte.plugin.training.adapt import _update_average, load_adapt_config
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +88,24 @@ def test_neon_look_relights_the_shot() -> None:
     assert neon.clean_plate.mean(axis=(0, 1))[0] < 0.2 * day.clean_plate.mean(axis=(0, 1))[0]
     with pytest.raises(ValueError, match="look 'dusk' is not one of"):
         make_moving_shot(1, look="dusk")
+
+
+def test_backlit_look_puts_the_subject_against_a_bright_window() -> None:
+    day = make_moving_shot(1, height=32, width=48, seed=2)
+    backlit = make_moving_shot(1, height=32, width=48, seed=2, look="backlit")
+    np.testing.assert_array_equal(day.alphas[0], backlit.alphas[0])
+    assert (backlit.clean_plate.max(axis=2) > 1.0).mean() > 0.9
+    solid = day.alphas[0] == 1.0
+    assert backlit.plates[0][solid].mean() < 0.6 * day.plates[0][solid].mean()
+
+
+def test_the_saved_weights_are_a_moving_average() -> None:
+    import torch
+
+    average, model = torch.nn.BatchNorm1d(2), torch.nn.BatchNorm1d(2)
+    with torch.no_grad():
+        model.weight.fill_(3.0)
+        model.num_batches_tracked.fill_(7)
+    _update_average(average, model, 0.9)  # weight: 0.9 * 1 + 0.1 * 3
+    torch.testing.assert_close(average.weight, torch.full((2,), 1.2))
+    assert int(average.num_batches_tracked) == 7  # counters are copied, not averaged
