@@ -57,3 +57,15 @@ def test_morphology_matches_scipy_including_the_borders() -> None:
             assert np.array_equal(
                 classical._dilate(mask, n), ndimage.binary_dilation(mask, iterations=n)
             )
+
+
+@pytest.mark.parametrize("sigma", [6.0, 12.0])
+def test_wide_blurs_at_half_resolution_stay_close_to_the_full_blur(sigma: float) -> None:
+    rng = np.random.default_rng(2)
+    mask = (rng.random((121, 203)) < 0.3).astype(np.float32)  # the hardest input: pixel noise
+    colours = rng.uniform(0.0, 4.0, (121, 203, 3)).astype(np.float32) * mask[..., None]
+    for img in (mask, colours):
+        full, coarse = classical._blur(img, sigma), classical._blur_coarse(img, sigma)
+        assert coarse.shape == img.shape
+        err = np.abs(coarse - full)
+        assert err.max() < 0.05 * np.abs(full).max() and err.mean() < 0.005 * np.abs(full).max()
