@@ -256,6 +256,13 @@ def train(
         start, curves, wall = state["step"], state["curves"], state["wall_seconds"]
 
     sampler = _sampler(cfg, t["seed"])
+    if int(t["workers"]) > 0:
+        # Data workers are forked. Once OpenCV's thread pool runs in this process (the
+        # validation batch's classical priors start it on large crops), a forked worker that
+        # reconfigures it deadlocks in _worker_init; a single-threaded OpenCV starts no pool.
+        import cv2
+
+        cv2.setNumThreads(1)
     val = BatchSet(_sampler(cfg, t["seed"] + 10_000), t["val_batch"], t["size"], 1)[0]
     val = {k: v.to(dev) for k, v in val.items()}
     loader = torch.utils.data.DataLoader(

@@ -105,3 +105,24 @@ def test_backbone_scales_alternate_in_training_and_validation_keeps_its_own(
     train(path, tmp_path / "run")
     assert [s for training, s in seen if training] == [0.5, 0.25, 0.5, 0.25]
     assert {s for training, s in seen if not training} == {0.25}
+
+
+def test_forked_data_workers_start_although_opencv_ran_here(tmp_path: Path) -> None:
+    """The validation batch's classical priors (256 px crops) start OpenCV's thread pool in the
+    trainer before the data worker is forked; the worker used to deadlock reconfiguring it."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "workers.toml"
+    path.write_text(
+        CONFIG.replace("size = 64", "size = 256").replace("threads = 1", "threads = 1\nworkers = 1")
+        + "\n[data.augment]\nsegmentation = 1.0\nclassical_prior = 1.0\n"
+    )
+    cmd = [sys.executable, "-m", "bgmatte", "train", "--config", str(path), "--out",
+           str(tmp_path / "run"), "--quiet"]  # fmt: skip
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("bgmatte train with a forked data worker hung")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "run" / "model.safetensors").is_file()
