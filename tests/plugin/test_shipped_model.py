@@ -25,9 +25,9 @@ def test_known_output_on_the_generated_shot(small_shot: DemoShot) -> None:
     assert m.params["engine"] == "network"  # the shipped model is the default engine
     # Recorded with the shipped weights (CPU, float32); a change of weights or of the
     # network code shows up here.
-    assert float(m.alpha.sum()) == pytest.approx(5854.5, abs=2.0)
+    assert float(m.alpha.sum()) == pytest.approx(5746.5, abs=2.0)
     np.testing.assert_allclose(
-        m.alpha[34, 47:52], [0.1875, 0.4799, 0.5074, 0.5886, 0.7703], atol=2e-3
+        m.alpha[34, 47:52], [0.1273, 0.3526, 0.3947, 0.4638, 0.6419], atol=2e-3
     )
     sad = float(np.abs(m.alpha - small_shot.alpha).sum() / 1000)
     assert sad < 0.2 * float(small_shot.alpha.sum() / 1000)
