@@ -151,7 +151,7 @@ def _quality_sheet(
     path: Path, plate: np.ndarray, clean: np.ndarray, true: np.ndarray, got: Any
 ) -> None:
     """Every stage of one case's matte beside the ground truth, for a person to look at."""
-    from bgmatte import kernels
+    from bgmatte.host_bridge.preview import over_checkerboard
     from bgmatte.plugin.contact_sheet import contact_sheet
     from bgmatte.plugin.imageio import write_png
 
@@ -167,16 +167,9 @@ def _quality_sheet(
         ("alpha error x4", np.abs(got.alpha - true) * 4.0),
         ("foreground", got.foreground * (got.alpha[..., None] > 0)),
         ("premultiplied", got.rgba[..., :3]),
-        ("over a checker", kernels.composite(got.foreground, got.alpha, _checker(*true.shape))),
+        ("over a checkerboard", over_checkerboard(got)),
     ]
     write_png(str(path), contact_sheet(tiles, columns=5))
-
-
-def _checker(height: int, width: int, cell: int = 16) -> np.ndarray:
-    """A new background for the sheet's composite: grey squares, 0.18 and 0.03 linear."""
-    yy, xx = np.mgrid[:height, :width]
-    on = ((yy // cell + xx // cell) % 2).astype(np.float32)
-    return np.repeat((0.03 + 0.15 * on)[..., None], 3, axis=2)
 
 
 def synthetic_frame(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -74,31 +74,20 @@ def unmix(
     """The linear-light foreground for ``alpha`` (``mode``: see :mod:`.foreground`), and its
     composite over ``background`` (None without one), on ``device`` (CuPy kernels on a GPU)."""
     k = kernels.for_device(device)
-    prior = weight = None
-    if mode == "regularised":
-        prior, weight = foreground.prior_and_weight(plate, clean_plate, alpha)
-    if k is kernels.numpy_kernels:
-        if prior is None:
-            fg = kernels.unmix_foreground(plate, clean_plate, alpha)
-        else:
-            fg = kernels.regularised_unmix(plate, clean_plate, alpha, prior, weight)
-        comp = None if background is None else kernels.composite(fg, alpha, background)
-    else:  # pragma: no cover - needs a GPU
+    if k is not kernels.numpy_kernels:  # pragma: no cover - needs a GPU
         import cupy
 
-        a_gpu = cupy.asarray(alpha)
-        p_gpu, c_gpu = cupy.asarray(plate), cupy.asarray(clean_plate)
-        if prior is None:
-            fg_gpu = k.unmix_foreground(p_gpu, c_gpu, a_gpu)
-        else:
-            fg_gpu = k.regularised_unmix(
-                p_gpu, c_gpu, a_gpu, cupy.asarray(prior), cupy.asarray(weight)
-            )
-        fg = cupy.asnumpy(fg_gpu)
-        comp = None
-        if background is not None:
-            comp = cupy.asnumpy(k.composite(fg_gpu, a_gpu, cupy.asarray(background)))
-    return fg, comp
+        put, get = cupy.asarray, cupy.asnumpy
+    else:
+        put = get = np.asarray
+    a = put(alpha)
+    if mode == "exact":
+        fg = k.unmix_foreground(put(plate), put(clean_plate), a)
+    else:
+        prior, weight = foreground.prior_and_weight(plate, clean_plate, alpha)
+        fg = k.regularised_unmix(put(plate), put(clean_plate), a, put(prior), put(weight))
+    comp = None if background is None else get(k.composite(fg, a, put(background)))
+    return get(fg), comp
 
 
 def solve(
