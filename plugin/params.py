@@ -230,6 +230,16 @@ PARAMS: tuple[Param, ...] = (
         range=(0.0, 1.0),
     ),
     Param(
+        "runtime",
+        "Runtime",
+        "What runs the network's convolutions on the CPU: 'torch' (PyTorch), or "
+        "'onnxruntime' (the same network exported to ONNX; needs bgmatte[onnx]; equal to "
+        "about 1e-6, faster where the benchmark says so).",
+        "choice",
+        "torch",
+        choices=("torch", "onnxruntime"),
+    ),
+    Param(
         "temporal_radius",
         "Temporal radius",
         "Frames either side of the current one whose mattes, carried along the optical flow, "

@@ -33,7 +33,7 @@ from bgmatte.plugin.model.network import MattingNetwork, load_network
 SNAP = 0.02
 SURE_BACKGROUND = 0.1  # classical error below which its zero alpha is trusted
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "photo.safetensors"
-_models: dict[tuple[str, int], tuple[MattingNetwork, threading.Lock]] = {}
+_models: dict[tuple[str, int, str], tuple[MattingNetwork, threading.Lock]] = {}
 _models_lock = threading.Lock()
 
 
@@ -50,17 +50,22 @@ def weights_path(name: str) -> Path:
     return Path(os.path.expanduser(name))
 
 
-def get_model(name: str) -> tuple[MattingNetwork, threading.Lock]:
-    """The loaded network for ``name`` and its lock (loaded once per file version)."""
+def get_model(name: str, runtime: str = "torch") -> tuple[MattingNetwork, threading.Lock]:
+    """The loaded network for ``name`` and its lock (loaded once per file version and
+    runtime: 'torch', or 'onnxruntime' for :mod:`bgmatte.plugin.model.ort`)."""
     path = weights_path(name)
     try:
         stamp = path.stat().st_mtime_ns
     except OSError:
         stamp = 0
-    key = (str(path), stamp)
+    key = (str(path), stamp, runtime)
     with _models_lock:
         if key not in _models:
             model = load_network(path).to(memory_format=torch.channels_last)
+            if runtime == "onnxruntime":
+                from bgmatte.plugin.model.ort import onnxruntime_network
+
+                model = onnxruntime_network(model)
             _models[key] = (model, threading.Lock())
         return _models[key]
 
@@ -95,7 +100,7 @@ def run(
     params: Mapping[str, Any],
 ) -> EngineResult:
     """Alpha and debug passes for one frame (H×W×3 / H×W float32, scene-linear)."""
-    model, lock = get_model(params["weights"])
+    model, lock = get_model(params["weights"], params["runtime"])
     derived = None
     if segmentation is None and params["prior"] == "classical" and model.config.segmentation:
         # The paper's soft segmentation prior, derived here from the difference matte.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,8 @@ class MattingNetwork(nn.Module):
             prior=config.segmentation and config.refine_prior,
         )
         self.backbone_scale = backbone_scale
+        # Another runtime for :meth:`base` (onnxruntime, :mod:`.ort`); None = these modules.
+        self.base_runner: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def set_refine(
         self,
@@ -120,6 +123,8 @@ class MattingNetwork(nn.Module):
 
     def base(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_channels, h, w) → (B, 37, h, w): pha, fgr residual, err, hid (raw)."""
+        if self.base_runner is not None:
+            return self.base_runner(x)
         x4, *skips = self.backbone(x)
         return self.decoder(self.aspp(x4), *skips)
 

@@ -153,6 +153,9 @@ class Refiner(nn.Module):
         self.bn3 = nn.BatchNorm2d(12)
         self.conv4 = nn.Conv2d(12, 4, 3)
         self.relu = nn.ReLU(inplace=True)
+        # Another runtime for :meth:`convs` (onnxruntime, :mod:`.ort`); None = these modules.
+        self.runner: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None
+        self.runner = None
 
     def select(self, err: torch.Tensor) -> torch.Tensor:
         """err (B, 1, H/4, W/4) → ref (B, 1, H/4, W/4) in {0, 1}."""
@@ -165,12 +168,15 @@ class Refiner(nn.Module):
             return (ref * (flat > 0).to(ref.dtype)).view(b, 1, h, w)
         return (err > self.threshold).to(err.dtype)
 
-    def _convs(
-        self, x: torch.Tensor, y_half: torch.Tensor, y_full: torch.Tensor, size: tuple[int, int]
-    ) -> torch.Tensor:
+    def convs(self, x: torch.Tensor, y_half: torch.Tensor, y_full: torch.Tensor) -> torch.Tensor:
+        """The refiner's convolutions: (P, hidden+4, n+4, n+4) coarse + (P, 6|7, n+4, n+4)
+        half-resolution guide, (P, 6|7, 2n+4, 2n+4) full-resolution guide → (P, 4, 2n, 2n).
+        The nearest ×2 upsample is BGMv2's resize to the full-resolution crop's size."""
+        if self.runner is not None:
+            return self.runner(x, y_half, y_full)
         x = self.relu(self.bn1(self.conv1(torch.cat([x, y_half], dim=1))))
         x = self.relu(self.bn2(self.conv2(x)))
-        x = F.interpolate(x, size, mode="nearest")
+        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         x = self.relu(self.bn3(self.conv3(torch.cat([x, y_full], dim=1))))
         return self.conv4(x)
 
@@ -205,7 +211,7 @@ class Refiner(nn.Module):
             if seg is not None:
                 s_half = F.interpolate(seg, half, mode="bilinear", align_corners=False)
             y, y_full = guided(y, s_half), guided(encode(guide), seg)
-            out = self._convs(x, F.pad(y, (3,) * 4), F.pad(y_full, (2,) * 4), (h + 4, w + 4))
+            out = self.convs(x, F.pad(y, (3,) * 4), F.pad(y_full, (2,) * 4))
             ref = torch.ones((src.shape[0], 1, *quarter), dtype=src.dtype, device=src.device)
             return out[:, :1], None if alpha_only else out[:, 1:], ref
         ref = self.select(F.interpolate(err, quarter, mode="bilinear", align_corners=False))
@@ -242,6 +248,6 @@ class Refiner(nn.Module):
                     y_full = guided(y_full, crops[:, 6:, 4:12, 4:12])
                 cl = torch.channels_last
                 x, y_half, y_full = (t.contiguous(memory_format=cl) for t in (x, y_half, y_full))
-            x = self._convs(x, y_half, y_full, (8, 8))
+            x = self.convs(x, y_half, y_full)
             out = replace_cells(out, x[:, : out.shape[1]].to(out.dtype), idx)
         return out[:, :1], None if alpha_only else out[:, 1:], ref
