@@ -81,52 +81,106 @@ def _dilate(mask: np.ndarray, iterations: int) -> np.ndarray:
     return _morph(cv2.MORPH_DILATE, mask, iterations)
 
 
-def _noise_distance(plate: np.ndarray, clean: np.ndarray, model: NoiseModel, r: int) -> np.ndarray:
+def _noise_distance(
+    plate: np.ndarray,
+    clean: np.ndarray,
+    model: NoiseModel,
+    r: int,
+    box: tuple[slice, slice] | None = None,
+) -> np.ndarray:
     """``kernels.noise_distance(plate - shifted clean, shifted clean)`` minimised over the clean
-    plate's integer shifts of up to ``r`` px (edge-replicated), computed channel by channel:
-    the clean plate's noise variance is computed once and each shift is a view into
-    the padded planes, and the square root is taken once after the minimum (the same float32
-    terms as the kernel; ten times faster than a kernel call per shift)."""
+    plate's integer shifts of up to ``r`` px (edge-replicated), over ``box`` (rows, columns;
+    default the frame), computed channel by channel: the clean plate's noise variance is
+    computed once and each shift is a view into the padded planes, and the square root is
+    taken once after the minimum (the same float32 terms as the kernel; ten times faster than
+    a kernel call per shift)."""
     h, w = plate.shape[:2]
+    ys, xs = box or (slice(0, h), slice(0, w))
+    hh, ww = ys.stop - ys.start, xs.stop - xs.start
+    pad = (ys.start, h - ys.stop), (xs.start, w - xs.stop)
     best: np.ndarray | None = None
     planes = []
     for ch in range(plate.shape[2]):
-        b = np.pad(np.ascontiguousarray(clean[..., ch], dtype=np.float32), r, mode="edge")
+        # The box and r px around it, edge-replicated beyond the frame.
+        b = clean[max(ys.start - r, 0) : ys.stop + r, max(xs.start - r, 0) : xs.stop + r, ch]
+        grow = [(max(r - pad[0][0], 0), max(r - pad[0][1], 0))]
+        grow += [(max(r - pad[1][0], 0), max(r - pad[1][1], 0))]
+        b = np.pad(np.ascontiguousarray(b, dtype=np.float32), grow, mode="edge")
         var = (
             np.float32(model.read_var[ch])
             + np.float32(model.shot_var[ch]) * np.maximum(b, np.float32(0))
             + np.float32(model.gain_var[ch]) * b * b
         )
-        planes.append((np.ascontiguousarray(plate[..., ch], dtype=np.float32), b, var))
+        planes.append((np.ascontiguousarray(plate[ys, xs, ch], dtype=np.float32), b, var))
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
             y0, x0 = r - dy, r - dx  # the clean plate moved by (dy, dx)
-            total = np.zeros((h, w), np.float32)
+            total = np.zeros((hh, ww), np.float32)
             for p, b, var in planes:
-                d = p - b[y0 : y0 + h, x0 : x0 + w]
+                d = p - b[y0 : y0 + hh, x0 : x0 + ww]
                 d *= d
-                d /= var[y0 : y0 + h, x0 : x0 + w]
+                d /= var[y0 : y0 + hh, x0 : x0 + ww]
                 total += d
             best = total if best is None else np.minimum(best, total, out=best)
     assert best is not None
     return np.sqrt(best)
 
 
-def _fill_from(colours: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Extrapolate ``colours`` from ``mask`` outwards: finest normalized convolution that has
-    support. Returns (filled H×W×3, support H×W in [0, 1])."""
-    filled = np.zeros_like(colours)
-    support = np.zeros(mask.shape, np.float32)
+def _bounding_box(mask: np.ndarray) -> tuple[slice, slice] | None:
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if not rows.size:
+        return None
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+def _shift_tolerant_key(
+    plate: np.ndarray, clean: np.ndarray, model: NoiseModel, params: Mapping[str, Any]
+) -> np.ndarray:
+    """The soft key ``smoothstep(z, threshold, threshold + softness)``, cut to its solid part
+    (a binary opening of key > 0.5, dilated 2 px), with z the noise distance minimised over
+    the clean plate's shifts of up to ``shift_tolerance`` px.
+
+    Shifts only lower z, so they are computed only over the bounding box of the unshifted
+    key's solid part grown by 3 px: outside it the key is 0 either way. (A pixel that enters
+    the opening with the shifts has its 3×3 cross inside the unshifted opening grown by 1 px;
+    the result is the same to the bit as shifting over the whole frame, tested.)
+    """
+    lo = float(params["threshold"])
+    hi = lo + float(params["softness"])
+    r = int(params["shift_tolerance"])
+    z = _noise_distance(plate, clean, model, 0)
+    key = kernels.smoothstep(z, lo, hi)
+    if r > 0:
+        box = _bounding_box(_dilate(_dilate(_erode(key > 0.5, 1), 1), 3))
+        if box is not None:
+            z[box] = _noise_distance(plate, clean, model, r, box)
+            key = kernels.smoothstep(z, lo, hi)
+    solid = _dilate(_erode(key > 0.5, 1), 1)  # a binary opening
+    return key * _dilate(solid, 2)
+
+
+def _fill_from(
+    colours: np.ndarray, mask: np.ndarray, at: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Extrapolate ``colours`` (H×W×3) from ``mask`` outwards, read at the flat pixel indices
+    ``at``: finest normalized convolution that has support. Returns (filled N×3, support N
+    in [0, 1]). The blurs cover the frame; the divisions and selections only the N pixels
+    (the band around the core, a small part of the frame), which at HD is most of the cost
+    saved."""
+    n = at.size
+    filled = np.zeros((n, colours.shape[2]), np.float32)
+    support = np.zeros(n, np.float32)
     m = mask.astype(np.float32)
-    done = np.zeros(mask.shape, bool)
+    done = np.zeros(n, bool)
     for sigma in (1.5, 3.0, 6.0, 12.0):
         blur = _blur if sigma < _COARSE_SIGMA else _blur_coarse
-        w = blur(m, sigma)
-        num = blur(colours * m[..., None], sigma)
+        w = blur(m, sigma).reshape(-1)[at]
         ok = (w > 0.05) & ~done
-        filled[ok] = num[ok] / w[ok, None]
-        support[ok] = np.minimum(w[ok] / 0.2, 1.0)
-        done |= ok
+        if ok.any():
+            num = blur(colours * m[..., None], sigma).reshape(-1, colours.shape[2])[at[ok]]
+            filled[ok] = num / w[ok, None]
+            support[ok] = np.minimum(w[ok] / 0.2, 1.0)
+            done |= ok
     return filled, support
 
 
@@ -147,26 +201,25 @@ def run(
     model = fit_noise(diff, cb, np.all(rel, axis=2))
     z = kernels.noise_distance(diff, cb, model.read_var, model.shot_var, model.gain_var)
     model = fit_noise(diff, cb, z < params["threshold"])
-    z = _noise_distance(pb, cb, model, int(params["shift_tolerance"]))
-
+    key = _shift_tolerant_key(pb, cb, model, params)
     t_lo = float(params["threshold"])
-    key = kernels.smoothstep(z, t_lo, t_lo + float(params["softness"]))
-    solid = _dilate(_erode(key > 0.5, 1), 1)  # a binary opening
-    key = key * _dilate(solid, 2)
 
     core = _erode(key > 0.99, _CORE_ERODE)
     band = _dilate(core, _BAND) & ~core & (key > 0.0)
-    fg_est, support = _fill_from(plate, core)
-    # How far the extrapolated foreground is from the clean plate, in noise sigmas.
-    sep = kernels.noise_distance(
-        fg_est - clean, clean, model.read_var, model.shot_var, model.gain_var
-    )
-    trust = kernels.smoothstep(sep, 2.0 * t_lo, 4.0 * t_lo) * support
-    projected = kernels.project_alpha(plate, clean, fg_est)
+    at = np.flatnonzero(band)  # soft edges are decided here, on these pixels only
     alpha = key.copy()
-    alpha[band] = trust[band] * projected[band] + (1.0 - trust[band]) * key[band]
     error = np.zeros_like(alpha)
-    error[band] = 1.0 - trust[band]
+    if at.size:
+        fg_est, support = _fill_from(plate, core, at)
+        cl = clean.reshape(-1, 3)[at][None]  # 1×N×3 images for the kernels
+        fg, pl = fg_est[None], plate.reshape(-1, 3)[at][None]
+        # How far the extrapolated foreground is from the clean plate, in noise sigmas.
+        sep = kernels.noise_distance(fg - cl, cl, model.read_var, model.shot_var, model.gain_var)
+        trust = (kernels.smoothstep(sep, 2.0 * t_lo, 4.0 * t_lo) * support)[0]
+        projected = kernels.project_alpha(pl, cl, fg)[0]
+        k = key.reshape(-1)[at]
+        alpha.reshape(-1)[at] = trust * projected + (1.0 - trust) * k
+        error.reshape(-1)[at] = 1.0 - trust
     ambiguity = 1.0 - np.abs(2.0 * key - 1.0)
     error = np.maximum(error, ambiguity)
 

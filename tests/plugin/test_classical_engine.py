@@ -69,3 +69,43 @@ def test_wide_blurs_at_half_resolution_stay_close_to_the_full_blur(sigma: float)
         assert coarse.shape == img.shape
         err = np.abs(coarse - full)
         assert err.max() < 0.05 * np.abs(full).max() and err.mean() < 0.005 * np.abs(full).max()
+
+
+@pytest.mark.parametrize("r", [1, 2])
+@pytest.mark.parametrize("corner", [(0, 0), (30, 50)])
+def test_noise_distance_over_a_box_equals_the_frame_cut(r: int, corner: tuple[int, int]) -> None:
+    rng = np.random.default_rng(r)
+    plate = rng.random((40, 60, 3), dtype=np.float32) * 2.0
+    clean = np.roll(plate, (r, -1), (0, 1)) + rng.normal(0, 0.02, plate.shape).astype(np.float32)
+    model = NoiseModel(np.full(3, 1e-4), np.full(3, 1e-3), np.full(3, 1e-4))
+    y, x = corner  # a box at the frame's edge, and one inside it
+    box = slice(y, y + 10), slice(x, x + 10)
+    frame = classical._noise_distance(plate, clean, model, r)
+    got = classical._noise_distance(plate, clean, model, r, box)
+    np.testing.assert_array_equal(got, frame[box])
+
+
+def _plain_key(plate: np.ndarray, clean: np.ndarray, model: NoiseModel, params: dict) -> np.ndarray:
+    """The key with the shifts minimised over the whole frame (what the box saves)."""
+    z = classical._noise_distance(plate, clean, model, int(params["shift_tolerance"]))
+    lo = params["threshold"]
+    key = kernels.smoothstep(z, lo, lo + params["softness"])
+    solid = classical._dilate(classical._erode(key > 0.5, 1), 1)
+    return key * classical._dilate(solid, 2)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_key_with_shifts_in_a_box_equals_shifts_everywhere(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    h, w = 64, 80
+    clean = np.repeat(rng.random((h, w, 1), dtype=np.float32), 3, axis=2) + 0.2
+    plate = _shifted(clean, 1, 0) + rng.normal(0, 0.01, clean.shape).astype(np.float32)
+    y, x = rng.integers(0, h - 10), rng.integers(0, w - 10)
+    plate[y : y + 20, x : x + 25] += 0.5  # a subject, touching an edge for some seeds
+    plate[rng.integers(0, h, 30), rng.integers(0, w, 30)] += 0.3  # specks the opening removes
+    model = NoiseModel(np.full(3, 1e-4), np.zeros(3), np.full(3, 1e-4))
+    params = {"threshold": 4.0, "softness": 8.0, "shift_tolerance": 1}
+    got = classical._shift_tolerant_key(plate, clean, model, params)
+    want = _plain_key(plate, clean, model, params)
+    assert want.max() == 1.0 and (want == 0).mean() > 0.5  # a subject, and background
+    np.testing.assert_array_equal(got, want)
