@@ -237,15 +237,19 @@ class Refiner(nn.Module):
                     x = crop_upsampled_fast(coarse, idx, int(factor), half)
                 else:
                     x = crop_upsampled(coarse, idx, half)
-                # 16×16 crops of all full-resolution inputs in one gather (the per-row cost
-                # dominates); a 2× bilinear downscale is a 2×2 average (H, W even)
+                # All full-resolution inputs in one tensor, so each window is one gather
+                # (the per-row cost dominates). A 2× bilinear downscale is a 2×2 average
+                # (H, W even), taken once over the frame: the 8×8 half-resolution windows
+                # start on even full-resolution rows, so they are the 2×2 averages of the
+                # 16×16 full-resolution windows, at a quarter of the gathering.
                 frames = [src, bgr] + ([seg] if self.prior and seg is not None else [])
-                crops = crop_full(torch.cat(frames, dim=1), idx, 6)  # (P, 6 or 7, 16, 16)
-                pooled = F.avg_pool2d(crops, 2)
-                y_half, y_full = encode(pooled[:, :6]), encode(crops[:, :6, 4:12, 4:12])
+                guide = torch.cat(frames, dim=1)
+                pooled = _windows(F.avg_pool2d(guide, 2), idx[0], 2 * idx[1] - 3, 2 * idx[2] - 3, 8)
+                crops = crop_full(guide, idx, 2)  # (P, 6 or 7, 8, 8)
+                y_half, y_full = encode(pooled[:, :6]), encode(crops[:, :6])
                 if crops.shape[1] > 6:  # the prior's channel
                     y_half = guided(y_half, pooled[:, 6:])
-                    y_full = guided(y_full, crops[:, 6:, 4:12, 4:12])
+                    y_full = guided(y_full, crops[:, 6:])
                 cl = torch.channels_last
                 x, y_half, y_full = (t.contiguous(memory_format=cl) for t in (x, y_half, y_full))
             x = self.convs(x, y_half, y_full)
