@@ -18,7 +18,8 @@ against the same shot without shake (and with align off, for scale); then the me
 temporal: generated moving-subject shots (:mod:`bgmatte.plugin.moving`, seeded) rendered
 through the node with each frame alone (temporal_radius 0) and with the temporal window;
 per setting the flicker (dtSSD, :func:`bgmatte.plugin.metrics.dtssd`) and the mean SAD over
-the frames, and the ratio of the flickers.
+the frames, and the ratio of the flickers; per speed the steady floor (:func:`steady_floor`):
+the dtSSD a matte with the per-frame errors and no flicker at all would score.
 
 parallax: generated hand-held shots (:func:`bgmatte.plugin.shake.make_parallax_shot`) whose
 near layer moves further than the far background, so alignment leaves it misregistered by
@@ -43,9 +44,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from bgmatte.plugin.moving import MovingShot
 
 SIZES = {"HD": (1080, 1920), "4K": (2160, 3840)}
 
@@ -347,21 +351,25 @@ def temporal(
     from bgmatte.plugin.node import Node
 
     rows = []
-    print("| speed px/frame | temporal_radius | dtSSD | ratio to radius 0 | mean SAD | s/frame |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| speed px/frame | temporal_radius | dtSSD | ratio to radius 0 | mean SAD | s/frame "
+        "| steady floor | floor / radius 0 |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for speed in speeds:
         shot = make_moving_shot(frames, height, width, speed, seed)
         fetcher = ArrayFetcher(
             plate={i + 1: p for i, p in enumerate(shot.plates)}, clean_plate=shot.clean_plate
         )
-        base = None
+        base = floor = None
         for radius in (0, *[r for r in radii if r]):
             node = Node({**extra, "temporal_radius": radius, "output": "alpha"})
             t0 = time.perf_counter()
             alphas = [node.render(f, fetcher)["alpha"][..., 0] for f in range(1, frames + 1)]
             seconds = (time.perf_counter() - t0) / frames
             flicker = metrics.dtssd(alphas, shot.alphas)
-            base = flicker if base is None else base
+            if base is None:
+                base, floor = flicker, steady_floor(shot, alphas)
             row = {
                 "speed": speed,
                 "radius": radius,
@@ -371,14 +379,37 @@ def temporal(
                     np.mean([metrics.sad(a, t) for a, t in zip(alphas, shot.alphas, strict=True)])
                 ),
                 "seconds": seconds,
+                "floor": floor,
             }
             rows.append(row)
             print(
                 f"| {speed:.2f} | {radius} | {flicker:.3f} | {row['ratio']:.3f} | "
-                f"{row['sad']:.3f} | {seconds:.3f} |",
+                f"{row['sad']:.3f} | {seconds:.3f} | {floor:.3f} | {floor / base:.3f} |",
                 flush=True,
             )
     return rows
+
+
+def steady_floor(shot: MovingShot, alphas: Sequence[np.ndarray]) -> float:
+    """The dtSSD of a matte with the per-frame errors of ``alphas`` and no flicker at all:
+    frame k's error (alpha - truth) carried exactly along the subject's true motion and added
+    to every frame's truth (so it moves with the subject, as a perfectly steady matte's
+    errors would), averaged over k.
+
+    dtSSD measures the error of alpha's frame-to-frame change, and an error that moves with
+    the subject changes from frame to frame too, so no temporal filter that keeps the
+    per-frame accuracy goes below this; only a more accurate per-frame matte does.
+    """
+    from bgmatte.plugin import metrics
+
+    n = len(alphas)
+    truth = shot.alphas
+    per_source = []
+    for k in range(n):
+        error = alphas[k] - truth[k]
+        steady = [truth[i] + shot.carried(error, k, i) for i in range(n)]
+        per_source.append(metrics.dtssd(steady, truth))
+    return float(np.mean(per_source))
 
 
 def adapt_shot(

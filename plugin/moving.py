@@ -27,6 +27,14 @@ class MovingShot:
     plates: list[np.ndarray]  # N × H×W×3
     alphas: list[np.ndarray]  # N × H×W ground truth
     clean_plate: np.ndarray  # H×W×3, one for the shot
+    offsets: list[tuple[float, float]]  # N × the subject's (dx, dy) in px
+
+    def carried(self, image: np.ndarray, src: int, dst: int) -> np.ndarray:
+        """An H×W image on frame ``src`` (0-based) moved exactly as the subject moves to frame
+        ``dst`` (Lanczos, not clipped): e.g. a matte's error, as it would be on ``dst`` if it
+        moved with the subject."""
+        (x0, y0), (x1, y1) = self.offsets[src], self.offsets[dst]
+        return _moved(np.ascontiguousarray(image, dtype=np.float32), x1 - x0, y1 - y0)
 
 
 def _moved(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
@@ -67,13 +75,14 @@ def make_moving_shot(
         fg = fg * np.float32(0.5)
     premult = np.dstack([fg * subject.alpha[..., None], subject.alpha])
 
-    plates, alphas = [], []
+    plates, alphas, offsets = [], [], []
     for i in range(frames):
         dx = speed * (i - frames / 2)
         dy = 0.6 * speed * np.sin(0.9 * i)  # a bob, as large as the drift allows
+        offsets.append((float(dx), float(dy)))
         layer = _moved(premult, dx, dy)
         a = np.clip(layer[..., 3], 0.0, 1.0)
         plates.append(demo.capture(rng, layer[..., :3] + (1.0 - a[..., None]) * bg))
         alphas.append(a.astype(np.float32))
     clean = demo.capture(rng, bg * demo.CLEAN_PLATE_DRIFT)
-    return MovingShot(plates, alphas, clean)
+    return MovingShot(plates, alphas, clean, offsets)

@@ -23,6 +23,7 @@ from scipy.optimize import nnls
 _MAD_TO_SIGMA = 1.4826
 _MAX_SAMPLES = 200_000
 GAIN_FLOOR = 0.005**2  # relative variance no two captures beat
+VAR_FLOOR = 1e-10  # absolute variance (sigma 1e-5), below any camera's noise
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ def fit_noise(diff: np.ndarray, clean_plate: np.ndarray, background: np.ndarray)
             xs.append(float(np.median(s[sel])))
             ys.append((_MAD_TO_SIGMA * float(np.median(np.abs(db - np.median(db))))) ** 2)
         if len(xs) >= 4 and np.ptp(xs) > 0:
-            x, y = np.asarray(xs), np.asarray(ys)
+            # A noise-free difference (a CG render and its clean plate) has bins of zero
+            # variance: floored at VAR_FLOOR, so the fit stays finite.
+            x, y = np.asarray(xs), np.maximum(np.asarray(ys), VAR_FLOOR)
             # Non-negative least squares on relative residuals (each bin weighs the same).
             design = np.stack([np.ones_like(x), x, x * x], 1) / y[:, None]
             (icept, slope, quad), _ = nnls(design, np.ones_like(y))
@@ -75,7 +78,7 @@ def fit_noise(diff: np.ndarray, clean_plate: np.ndarray, background: np.ndarray)
             gain_var[k] = max(float(quad), GAIN_FLOOR)
         else:
             slope, icept = 0.0, float(global_var)
-        read_var[k] = max(icept, 1e-10)
+        read_var[k] = max(icept, VAR_FLOOR)
         shot_var[k] = slope
     return NoiseModel(
         read_var.astype(np.float32), shot_var.astype(np.float32), gain_var.astype(np.float32)

@@ -104,7 +104,33 @@ def test_bench_temporal_prints_flicker_and_sad(capsys: pytest.CaptureFixture[str
     rows = bench.temporal(3, 48, 64, [0.5], [1], seed=2, extra={"engine": "classical"})
     assert [r["radius"] for r in rows] == [0, 1]
     assert rows[0]["ratio"] == 1.0 and rows[1]["dtssd"] > 0.0
+    assert 0.0 < rows[0]["floor"] == rows[1]["floor"]
     assert "| 0.50 | 1 |" in capsys.readouterr().out
+
+
+def test_carried_image_follows_the_subject() -> None:
+    shot = make_moving_shot(4, height=48, width=64, speed=1.0, seed=3)
+    for src, dst in ((0, 3), (3, 1)):
+        moved = shot.carried(shot.alphas[src], src, dst)
+        # the truth carried is the truth, up to resampling the already resampled strands
+        assert (
+            np.abs(moved - shot.alphas[dst]).mean()
+            < 0.1 * np.abs(shot.alphas[src] - shot.alphas[dst]).mean()
+        )
+    assert np.array_equal(shot.carried(shot.alphas[2], 2, 2), shot.alphas[2])
+
+
+def test_steady_floor_is_zero_for_the_truth_and_the_dtssd_of_a_steady_error() -> None:
+    from bgmatte.host_bridge.bench import steady_floor
+
+    shot = make_moving_shot(4, height=48, width=64, speed=1.0, seed=3)
+    assert steady_floor(shot, shot.alphas) == 0.0
+    # A steady mistake (the soft half of the subject lost in frame 0's matte, and that loss
+    # moving with the subject) flickers not at all, yet its dtSSD, and the floor, are > 0.
+    error = np.where(shot.alphas[0] < 0.5, -shot.alphas[0], 0.0)
+    steady = [t + shot.carried(error, 0, i) for i, t in enumerate(shot.alphas)]
+    assert steady_floor(shot, steady) == pytest.approx(metrics.dtssd(steady, shot.alphas), rel=0.1)
+    assert steady_floor(shot, steady) > 0.5
 
 
 def test_in_order_each_frame_is_solved_once(
