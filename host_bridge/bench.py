@@ -200,7 +200,13 @@ def synthetic_frame(height: int, width: int, seed: int = 0) -> tuple[np.ndarray,
 
 
 def speed_child(
-    size: str, frames: int, warmup: int, threads: int, engine: str, extra: dict | None = None
+    size: str,
+    frames: int,
+    warmup: int,
+    threads: int,
+    engine: str,
+    extra: dict | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Time one resolution in this process; returns the figures."""
     import torch
@@ -214,7 +220,7 @@ def speed_child(
     times = []
     for i in range(warmup + frames):
         t0 = time.perf_counter()
-        got = bgmatte.matte(plate, clean, engine=engine, **(extra or {}))
+        got = bgmatte.matte(plate, clean, engine=engine, device=device, **(extra or {}))
         _ = got.foreground
         if i >= warmup:
             times.append(time.perf_counter() - t0)
@@ -226,6 +232,7 @@ def speed_child(
         "min_s": min(times),
         "frames": frames,
         "threads": threads,
+        "device": device,
         "peak_rss_gib": peak / 2**20,
         "inputs_rss_gib": base_rss / 2**20,
     }
@@ -238,6 +245,7 @@ def speed(
     threads: int,
     engines: Sequence[str],
     extra: dict[str, str] | None = None,
+    device: str = "cpu",
 ) -> list[dict]:
     """Run :func:`speed_child` in a fresh process per (engine, size); prints a table."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -249,7 +257,7 @@ def speed(
             code = (
                 "import json,sys; from bgmatte.host_bridge.bench import speed_child; "
                 f"print(json.dumps(speed_child({size!r}, {frames}, {warmup}, {threads}, "
-                f"{engine!r}, {extra or {}!r})))"
+                f"{engine!r}, {extra or {}!r}, {device!r})))"
             )
             out = subprocess.run(
                 [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
@@ -262,7 +270,8 @@ def speed(
             rows.append(row)
             row["settings"] = extra or {}
             print(
-                f"| {engine} {extra or ''} | {size} | {row['median_s']:.3f} | {row['min_s']:.3f} | "
+                f"| {engine} {extra or ''}{'' if device == 'cpu' else ' ' + device} | {size} | "
+                f"{row['median_s']:.3f} | {row['min_s']:.3f} | "
                 f"{row['peak_rss_gib']:.2f} | {threads} |",
                 flush=True,
             )

@@ -138,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     spd.add_argument("--warmup", type=int, default=3, help="untimed frames first")
     spd.add_argument("--threads", type=int, default=2, help="torch / BLAS threads")
     spd.add_argument("--engines", default="network", help="comma-separated")
+    spd.add_argument("--device", default="cpu", help="cpu or cuda (the network and the kernels)")
     _add_settings(spd)
     aln = bench_sub.add_parser("align", help="alignment residual and SAD on shaken shots")
     aln.add_argument("--shots", type=int, default=8, help="generated shots")
@@ -370,6 +371,7 @@ def _bench(args: argparse.Namespace) -> int:
             args.threads,
             args.engines.split(","),
             extra,
+            args.device,
         )
     if getattr(args, "json", None):
         Path(args.json).write_text(json.dumps(rows, indent=2))
@@ -397,7 +399,11 @@ def _info(args: argparse.Namespace) -> int:
     )
     print(f"OpenImageIO {OpenImageIO.__version__}  OpenColorIO {PyOpenColorIO.__version__}")
     gpu = "yes" if cupy_available() else "no"
-    print(f"device: cpu ({torch.get_num_threads()} torch threads); CuPy GPU kernels: {gpu}")
+    net_gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no"
+    print(
+        f"device: cpu ({torch.get_num_threads()} torch threads); CuPy GPU kernels: {gpu}; "
+        f"network on a CUDA GPU: {net_gpu}"
+    )
     print(f"OCIO config: {colour.config_name()}")
     print(f"working space: {colour.working_space()}")
     return 0

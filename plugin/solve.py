@@ -131,7 +131,7 @@ def solve(
     done(0.05)
     c = align(p, c, params["align"], where).clean_plate
     done(0.15)
-    result = get_engine(params["engine"])(p, c, seg, params)
+    result = get_engine(params["engine"])(p, c, seg, params, device)
     done(0.9)
     fg, comp = unmix(p, result.clean_plate, result.alpha, bg, device, params["unmix"])
     return Matte(

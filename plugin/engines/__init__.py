@@ -6,9 +6,9 @@ baseline that the network sits beside.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,7 +26,18 @@ class EngineResult:
     error: np.ndarray  # H×W the engine's uncertainty in [0, 1]
 
 
-Engine = Callable[[np.ndarray, np.ndarray, np.ndarray | None, Mapping[str, Any]], EngineResult]
+class Engine(Protocol):
+    """plate, clean plate (H×W×3), segmentation (H×W or None), params → EngineResult, on
+    ``device`` ("cpu", or "cuda[:N]" where the engine can use a GPU; others ignore it)."""
+
+    def __call__(
+        self,
+        plate: np.ndarray,
+        clean_plate: np.ndarray,
+        segmentation: np.ndarray | None,
+        params: Mapping[str, Any],
+        device: str = "cpu",
+    ) -> EngineResult: ...
 
 
 def get_engine(name: str) -> Engine:

@@ -189,8 +189,10 @@ def run(
     clean_plate: np.ndarray,
     segmentation: np.ndarray | None,
     params: Mapping[str, Any],
+    device: str = "cpu",
 ) -> EngineResult:
-    """Alpha and debug passes for one frame (all inputs H×W×3 / H×W float32, linear)."""
+    """Alpha and debug passes for one frame (all inputs H×W×3 / H×W float32, linear). On the
+    CPU whatever the ``device``: its cost is in OpenCV's filters."""
     clean = matched_clean_plate(plate, clean_plate, params["match_exposure"])
     pb, cb = _blur(plate, _PRE_BLUR), _blur(clean, _PRE_BLUR)
     diff = pb - cb

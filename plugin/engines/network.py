@@ -33,7 +33,7 @@ from bgmatte.plugin.model.network import MattingNetwork, load_network
 SNAP = 0.02
 SURE_BACKGROUND = 0.1  # classical error below which its zero alpha is trusted
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "photo.safetensors"
-_models: dict[tuple[str, int, str], tuple[MattingNetwork, threading.Lock]] = {}
+_models: dict[tuple[str, int, str, str], tuple[MattingNetwork, threading.Lock]] = {}
 _models_lock = threading.Lock()
 
 
@@ -50,18 +50,43 @@ def weights_path(name: str) -> Path:
     return Path(os.path.expanduser(name))
 
 
-def get_model(name: str, runtime: str = "torch") -> tuple[MattingNetwork, threading.Lock]:
-    """The loaded network for ``name`` and its lock (loaded once per file version and
-    runtime: 'torch', or 'onnxruntime' for :mod:`bgmatte.plugin.model.ort`)."""
+def torch_device(device: str) -> torch.device:
+    """The torch device for the node's ``device`` ("cpu", "cuda", "cuda:N"), checked."""
+    if not device.startswith("cuda"):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise BgmatteError(
+            "device",
+            f"PyTorch {torch.__version__} sees no CUDA GPU for the network",
+            "install a CUDA build of PyTorch on a machine with an NVIDIA GPU, or use device='cpu'",
+        )
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise BgmatteError(
+            "device",
+            f"{device} does not exist (PyTorch sees {torch.cuda.device_count()} CUDA GPUs)",
+            "pick one of those, or use device='cpu'",
+        )
+    return torch.device("cuda", index)
+
+
+def get_model(
+    name: str, runtime: str = "torch", device: torch.device | None = None
+) -> tuple[MattingNetwork, threading.Lock]:
+    """The loaded network for ``name`` and its lock (loaded once per file version, runtime
+    and device). ``runtime`` 'onnxruntime' (:mod:`bgmatte.plugin.model.ort`) is for the CPU;
+    on a GPU the network runs in PyTorch."""
+    device = device or torch.device("cpu")
     path = weights_path(name)
     try:
         stamp = path.stat().st_mtime_ns
     except OSError:
         stamp = 0
-    key = (str(path), stamp, runtime)
+    runtime = runtime if device.type == "cpu" else "torch"
+    key = (str(path), stamp, runtime, str(device))
     with _models_lock:
         if key not in _models:
-            model = load_network(path).to(memory_format=torch.channels_last)
+            model = load_network(path).to(device, memory_format=torch.channels_last)
             if runtime == "onnxruntime":
                 from bgmatte.plugin.model.ort import onnxruntime_network
 
@@ -87,8 +112,8 @@ def base_scale(value: str, width: int, height: int) -> float:
     return 0.125
 
 
-def _tensor(img: np.ndarray) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))
+def _tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).to(device)
     t = t.permute(2, 0, 1)[None] if img.ndim == 3 else t[None, None]
     return t.contiguous(memory_format=torch.channels_last)
 
@@ -98,9 +123,12 @@ def run(
     clean_plate: np.ndarray,
     segmentation: np.ndarray | None,
     params: Mapping[str, Any],
+    device: str = "cpu",
 ) -> EngineResult:
-    """Alpha and debug passes for one frame (H×W×3 / H×W float32, scene-linear)."""
-    model, lock = get_model(params["weights"], params["runtime"])
+    """Alpha and debug passes for one frame (H×W×3 / H×W float32, scene-linear). With a
+    "cuda" ``device`` the network runs on that GPU (float32), the classical prior on the CPU."""
+    dev = torch_device(device)
+    model, lock = get_model(params["weights"], params["runtime"], dev)
     derived = None
     if segmentation is None and params["prior"] == "classical" and model.config.segmentation:
         # The paper's soft segmentation prior, derived here from the difference matte.
@@ -115,9 +143,9 @@ def run(
     multiple = 4 * round(1 / scale)
     ph, pw = -h % multiple, -w % multiple
     pad = (0, pw, 0, ph)
-    src = F.pad(_tensor(plate), pad, mode="replicate")
-    bgr = F.pad(_tensor(clean), pad, mode="replicate")
-    seg = None if segmentation is None else F.pad(_tensor(segmentation), pad, mode="replicate")
+    src = F.pad(_tensor(plate, dev), pad, mode="replicate")
+    bgr = F.pad(_tensor(clean, dev), pad, mode="replicate")
+    seg = None if segmentation is None else F.pad(_tensor(segmentation, dev), pad, mode="replicate")
     mode = params["refine_mode"]
     pixels = int(params["refine_fraction"] * src.shape[2] * src.shape[3])
     with lock, torch.inference_mode():
@@ -126,7 +154,7 @@ def run(
         pha, _, pha_sm, _, err_sm, _ = model(src, bgr, seg, alpha_only=True)
     assert pha is not None and pha_sm is not None and err_sm is not None
     full = src.shape[2:]
-    alpha = pha[0, 0, :h, :w].numpy().copy()
+    alpha = pha[0, 0, :h, :w].cpu().numpy().copy()
     alpha[alpha < SNAP] = 0.0  # as the classical engine: no near-zero alpha for the unmix to
     alpha[alpha > 1.0 - SNAP] = 1.0  # amplify noise in, and solid cores exactly 1
     if derived is not None:
@@ -134,8 +162,8 @@ def run(
         # matte is sure it is background: the network may not put subject there (it fills
         # the gaps between strands and halos bright backgrounds otherwise).
         alpha[(derived.alpha == 0.0) & (derived.error < SURE_BACKGROUND)] = 0.0
-    coarse = F.interpolate(pha_sm, full, mode="bilinear", align_corners=False)[0, 0, :h, :w]
-    error = F.interpolate(err_sm, full, mode="bilinear", align_corners=False)[0, 0, :h, :w]
+    coarse = F.interpolate(pha_sm, full, mode="bilinear", align_corners=False)[0, 0, :h, :w].cpu()
+    error = F.interpolate(err_sm, full, mode="bilinear", align_corners=False)[0, 0, :h, :w].cpu()
     return EngineResult(
         alpha=np.ascontiguousarray(alpha, dtype=np.float32),
         clean_plate=clean,

@@ -107,3 +107,26 @@ def test_derived_prior_is_the_classical_matte(small_shot: DemoShot, tiny_weights
     bare = bgmatte.matte(*args, engine="network", weights=tiny_weights, prior="none")
     assert not np.array_equal(bare.alpha, derived.alpha)
     assert not np.array_equal(bare.segmentation, classical.alpha)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_cuda_device_without_a_gpu_says_so(small_shot: DemoShot, tiny_weights: str) -> None:
+    with pytest.raises(bgmatte.BgmatteError) as info:
+        bgmatte.matte(small_shot.plate, small_shot.clean_plate, weights=tiny_weights, device="cuda")
+    assert str(info.value) == (
+        f"device: PyTorch {torch.__version__} sees no CUDA GPU for the network; install a CUDA "
+        "build of PyTorch on a machine with an NVIDIA GPU, or use device='cpu'"
+    )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (PyTorch sees none)")
+def test_network_on_the_gpu_matches_the_cpu(small_shot: DemoShot) -> None:
+    kw = {"align": "off", "unmix": "exact"}
+    cpu = bgmatte.matte(small_shot.plate, small_shot.clean_plate, **kw)
+    gpu = bgmatte.matte(small_shot.plate, small_shot.clean_plate, device="cuda", **kw)
+    diff = np.abs(gpu.alpha - cpu.alpha)
+    assert diff.mean() < 1e-3 and diff.max() < 0.05  # TF32 convolutions on the GPU
+    assert isinstance(gpu.foreground, np.ndarray) and np.isfinite(gpu.foreground).all()
+    with pytest.raises(bgmatte.BgmatteError, match=r"^device: cuda:99 does not exist"):
+        bgmatte.matte(small_shot.plate, small_shot.clean_plate, device="cuda:99", **kw)
