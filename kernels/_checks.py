@@ -37,12 +37,14 @@ def same_image(shape: tuple[int, ...], name: str, like: tuple[int, ...], like_na
         )
 
 
-def alpha(shape: tuple[int, ...], name: str, like: tuple[int, ...], like_name: str) -> None:
-    """Check an H×W alpha against the H×W of an image."""
+def alpha(
+    shape: tuple[int, ...], name: str, like: tuple[int, ...], like_name: str, what: str = "alpha"
+) -> None:
+    """Check an H×W single-channel plane (``what``: an alpha, a weight) against an image's H×W."""
     if tuple(shape) != tuple(like[:2]):
         raise BgmatteError(
             name,
-            f"expected an H×W alpha matching {like_name} {tuple(like[:2])}, got {tuple(shape)}",
+            f"expected an H×W {what} matching {like_name} {tuple(like[:2])}, got {tuple(shape)}",
             "pass a single-channel H×W float32 array of the image's size",
         )
 

@@ -262,7 +262,7 @@ def regularised_unmix(
     _checks.same_image(clean_plate.shape, "clean_plate", plate.shape, "plate")
     _checks.same_image(prior.shape, "prior", plate.shape, "plate")
     _checks.alpha(alpha.shape, "alpha", plate.shape, "plate")
-    _checks.alpha(weight.shape, "weight", plate.shape, "plate")
+    _checks.alpha(weight.shape, "weight", plate.shape, "plate", "weight")
     out = _cupy().empty(plate.shape, dtype=np.float32)
     _regularised_unmix_kernel()(plate, clean_plate, alpha, prior, weight, np.int32(channels), out)
     return out

@@ -131,7 +131,7 @@ def regularised_unmix(
     _checks.same_image(clean_plate.shape, "clean_plate", plate.shape, "plate")
     _checks.same_image(prior.shape, "prior", plate.shape, "plate")
     _checks.alpha(alpha.shape, "alpha", plate.shape, "plate")
-    _checks.alpha(weight.shape, "weight", plate.shape, "plate")
+    _checks.alpha(weight.shape, "weight", plate.shape, "plate", "weight")
     a, w = alpha[..., None], weight[..., None]
     num = a * (plate - (F32(1) - a) * clean_plate) + w * prior
     den = a * a + w
