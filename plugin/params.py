@@ -230,6 +230,16 @@ PARAMS: tuple[Param, ...] = (
         range=(0.0, 1.0),
     ),
     Param(
+        "ensemble",
+        "Ensemble",
+        "'flips' runs the network four times, on the frame as is, mirrored, upside down and "
+        "both, and averages the mattes: finer strands and fewer holes at four times the "
+        "network's cost (a final-render setting); 'off' runs it once.",
+        "choice",
+        "off",
+        choices=("off", "flips"),
+    ),
+    Param(
         "runtime",
         "Runtime",
         "What runs the network's convolutions on the CPU: 'torch' (PyTorch), or "

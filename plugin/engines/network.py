@@ -95,6 +95,11 @@ def get_model(
         return _models[key]
 
 
+# ensemble='flips': the frame as is, mirrored left-right, upside down and both; the alphas
+# averaged (test-time augmentation). Measured on the dev cases with v0.5: mean SAD / Grad
+# 3.008 / 6.119 → 2.917 / 5.555, at four times the network's cost.
+FLIPS: tuple[tuple[int, ...], ...] = ((), (3,), (2,), (2, 3))
+
 BASE_MAX = 512  # px: the base pass's long side in 'auto' (BGMv2's HD and 4K bases are 480)
 
 
@@ -116,6 +121,12 @@ def _tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
     t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).to(device)
     t = t.permute(2, 0, 1)[None] if img.ndim == 3 else t[None, None]
     return t.contiguous(memory_format=torch.channels_last)
+
+
+def _flip(t: torch.Tensor | None, dims: tuple[int, ...]) -> torch.Tensor | None:
+    if t is None or not dims:
+        return t
+    return t.flip(dims).contiguous(memory_format=torch.channels_last)
 
 
 def run(
@@ -148,11 +159,16 @@ def run(
     seg = None if segmentation is None else F.pad(_tensor(segmentation, dev), pad, mode="replicate")
     mode = params["refine_mode"]
     pixels = int(params["refine_fraction"] * src.shape[2] * src.shape[3])
+    passes = FLIPS if params["ensemble"] == "flips" else ((),)
     with lock, torch.inference_mode():
         model.backbone_scale = scale
         model.set_refine("sampling" if mode == "off" else mode, pixels if mode != "off" else 0)
-        pha, _, pha_sm, _, err_sm, _ = model(src, bgr, seg, alpha_only=True)
-    assert pha is not None and pha_sm is not None and err_sm is not None
+        outs = []
+        for dims in passes:  # each pass on the flipped frame, its outputs flipped back
+            inputs = [_flip(t, dims) for t in (src, bgr, seg)]
+            out = model(*inputs, alpha_only=True)
+            outs.append([_flip(out[i], dims) for i in (0, 2, 4)])
+        pha, pha_sm, err_sm = (sum(o) / len(o) for o in zip(*outs, strict=True))
     full = src.shape[2:]
     alpha = pha[0, 0, :h, :w].cpu().numpy().copy()
     alpha[alpha < SNAP] = 0.0  # as the classical engine: no near-zero alpha for the unmix to
