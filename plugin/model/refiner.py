@@ -37,9 +37,15 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
 
 
 def _windows(
-    x: torch.Tensor, b: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor, size: int
+    x: torch.Tensor,
+    b: torch.Tensor,
+    y0: torch.Tensor,
+    x0: torch.Tensor,
+    size: int,
+    channels_last: bool = False,
 ) -> torch.Tensor:
-    """(B, C, H, W), P origins → (P, C, size, size) windows, zero outside ``x``.
+    """(B, C, H, W), P origins → (P, C, size, size) windows, zero outside ``x``; in
+    channels-last memory with ``channels_last`` (as gathered: no copy), else contiguous.
 
     One ``index_select`` over channels-last rows: each gathered row is the C values of one
     pixel, contiguous, which is several times faster on a CPU than 2-D advanced indexing,
@@ -54,15 +60,19 @@ def _windows(
     rows = x.permute(0, 2, 3, 1).reshape(-1, c)
     out = rows.index_select(0, lin.reshape(-1)).view(len(b), size, size, c)
     out = out * inside[..., None].to(out.dtype)
+    if channels_last:
+        return out.permute(0, 3, 1, 2)
     # NCHW like the reference's crops: convolutions pick their kernel (and so their
     # summation order) by memory layout.
     return out.permute(0, 3, 1, 2).contiguous()
 
 
-def crop_full(x: torch.Tensor, idx: tuple[torch.Tensor, ...], pad: int) -> torch.Tensor:
+def crop_full(
+    x: torch.Tensor, idx: tuple[torch.Tensor, ...], pad: int, channels_last: bool = False
+) -> torch.Tensor:
     """Full-resolution (B, C, H, W) → (P, C, 4+2·pad, 4+2·pad) around the 4×4 cells idx, zero
     outside the frame."""
-    return _windows(x, idx[0], 4 * idx[1] - pad, 4 * idx[2] - pad, 4 + 2 * pad)
+    return _windows(x, idx[0], 4 * idx[1] - pad, 4 * idx[2] - pad, 4 + 2 * pad, channels_last)
 
 
 def crop_upsampled(x: torch.Tensor, idx: tuple[torch.Tensor, ...],
@@ -244,8 +254,9 @@ class Refiner(nn.Module):
                 # 16×16 full-resolution windows, at a quarter of the gathering.
                 frames = [src, bgr] + ([seg] if self.prior and seg is not None else [])
                 guide = torch.cat(frames, dim=1)
-                pooled = _windows(F.avg_pool2d(guide, 2), idx[0], 2 * idx[1] - 3, 2 * idx[2] - 3, 8)
-                crops = crop_full(guide, idx, 2)  # (P, 6 or 7, 8, 8)
+                half_guide = F.avg_pool2d(guide, 2)
+                pooled = _windows(half_guide, idx[0], 2 * idx[1] - 3, 2 * idx[2] - 3, 8, True)
+                crops = crop_full(guide, idx, 2, channels_last=True)  # (P, 6 or 7, 8, 8)
                 y_half, y_full = encode(pooled[:, :6]), encode(crops[:, :6])
                 if crops.shape[1] > 6:  # the prior's channel
                     y_half = guided(y_half, pooled[:, 6:])
