@@ -45,6 +45,7 @@ from bgmatte.plugin.errors import BgmatteError
 from bgmatte.plugin.model import encoding
 from bgmatte.plugin.model.network import MattingNetwork, load_network, save_weights
 from bgmatte.plugin.training import png
+from bgmatte.plugin.training.average import update_average
 from bgmatte.plugin.training.losses import alpha_loss
 from bgmatte.plugin.training.report import write_report
 from bgmatte.plugin.training.train import tensorboard_writer
@@ -167,16 +168,6 @@ class Discriminator(nn.Module):
 
 
 @torch.no_grad()
-def _update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
-    """Polyak averaging of the weights (an exponential moving average, as mean-teacher
-    self-training keeps): the average is smoother than the last step of a noisy objective."""
-    for a, m in zip(average.state_dict().values(), model.state_dict().values(), strict=True):
-        if a.dtype.is_floating_point:
-            a.mul_(decay).add_(m, alpha=1.0 - decay)
-        else:
-            a.copy_(m)
-
-
 def _freeze_batchnorm(model: nn.Module) -> None:
     """Fine-tuning with a few crops: keep the photo model's normalisation statistics."""
     for m in model.modules():
@@ -365,7 +356,7 @@ def adapt(
         batch = _crops(shot, rng, int(cfg["batch"]), int(cfg["size"]))
         losses, images = adapt_step(student, disc, batch, cfg, opt_g, opt_d)
         if average is not None:
-            _update_average(average, student, decay)
+            update_average(average, student, decay)
         if step % int(cfg["log_every"]) == 0 or step == steps:
             for k, v in losses.items():
                 curves.setdefault(k, []).append((step, v))

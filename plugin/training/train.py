@@ -16,6 +16,7 @@ the final weights go to ``model.safetensors`` with the config and run facts as m
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import platform
@@ -33,6 +34,7 @@ from bgmatte.plugin.errors import BgmatteError
 from bgmatte.plugin.model import encoding
 from bgmatte.plugin.model.network import MattingNetwork, NetworkConfig, save_weights
 from bgmatte.plugin.training import png
+from bgmatte.plugin.training.average import update_average
 from bgmatte.plugin.training.losses import matting_losses
 from bgmatte.plugin.training.report import write_report
 
@@ -44,6 +46,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "lr": 1e-3,
     "warmup": 100,
     "weight_decay": 1e-5,
+    "ema": 0.0,  # > 0: the saved and validated weights are a moving average (this decay)
     "backbone_scale": 0.25,  # the base's scale (and the validation's, with backbone_scales)
     "backbone_scales": [],  # if given, step k trains at backbone_scales[k % len]
     "refine_sample_pixels": 4000,
@@ -249,11 +252,18 @@ def train(
         from bgmatte.plugin.model.network import warm_start
 
         warm_start(model, load_file(str(init), device=str(dev)))
+    state: dict[str, Any] = {}
     if resume and ckpt.is_file():
         state = torch.load(ckpt, map_location=dev, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, curves, wall = state["step"], state["curves"], state["wall_seconds"]
+
+    decay = float(t["ema"])
+    average = copy.deepcopy(model).eval().requires_grad_(False) if decay > 0 else None
+    if average is not None and "average" in state:
+        average.load_state_dict(state["average"])
+    shipped = average if average is not None else model  # what is validated and saved
 
     sampler = _sampler(cfg, t["seed"])
     if int(t["workers"]) > 0:
@@ -311,12 +321,14 @@ def train(
         terms["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        if average is not None:
+            update_average(average, model, decay)
         done = step + 1
         if done % t["log_every"] == 0 or done == t["steps"]:
             scalars = {k: float(v.detach()) for k, v in terms.items()}
-            model.eval()
+            shipped.eval()
             with torch.no_grad(), autocast:
-                vout = _forward(model, val)
+                vout = _forward(shipped, val)
             scalars.update({f"val_{k}": v for k, v in _metrics(vout, val).items()})
             scalars["lr"] = _lr(step, cfg)
             for k, v in scalars.items():
@@ -330,9 +342,9 @@ def train(
             if progress:
                 progress(done, scalars)
         if done % t["image_every"] == 0 or done == t["steps"]:
-            model.eval()
+            shipped.eval()
             with torch.no_grad(), autocast:
-                vout = _forward(model, val)
+                vout = _forward(shipped, val)
             img = stage_grid(
                 {k: v.float().cpu() for k, v in val.items()},
                 tuple(None if o is None else o.float().cpu() for o in vout),
@@ -341,10 +353,10 @@ def train(
             if writer is not None:
                 writer.add_image("stages", img, done, dataformats="HWC")
         if done % t["checkpoint_every"] == 0 or done == t["steps"]:
-            _checkpoint(ckpt, model, opt, done, curves, time.time() - began)
+            _checkpoint(ckpt, model, opt, done, curves, time.time() - began, average)
             _report(out, cfg, curves, time.time() - began, done, dev)
     wall = time.time() - began
-    _checkpoint(ckpt, model, opt, t["steps"], curves, wall)
+    _checkpoint(ckpt, model, opt, t["steps"], curves, wall, average)
     meta = {
         "steps": str(t["steps"]),
         "wall_seconds": f"{wall:.0f}",
@@ -353,7 +365,7 @@ def train(
         "init": str(init) if init is not None else "",
     }
     weights = out / "model.safetensors"
-    save_weights(model.cpu(), weights, meta)
+    save_weights(shipped.cpu(), weights, meta)
     _report(out, cfg, curves, wall, t["steps"], dev)
     if writer is not None:
         writer.close()
@@ -375,18 +387,19 @@ def _checkpoint(
     step: int,
     curves: dict[str, Any],
     wall: float,
+    average: torch.nn.Module | None = None,
 ) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "step": step,
-            "curves": curves,
-            "wall_seconds": wall,
-        },
-        tmp,
-    )
+    state = {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "step": step,
+        "curves": curves,
+        "wall_seconds": wall,
+    }
+    if average is not None:
+        state["average"] = average.state_dict()
+    torch.save(state, tmp)
     tmp.replace(path)
 
 

@@ -14,7 +14,8 @@ from bgmatte.plugin.errors import BgmatteError
 from bgmatte.plugin.imageio import write_exr
 from bgmatte.plugin.moving import make_moving_shot
 from bgmatte.plugin.node import Node
-from bgmatte.plugin.training.adapt import _update_average, load_adapt_config
+from bgmatte.plugin.training.adapt import load_adapt_config
+from bgmatte.plugin.training.average import update_average
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,6 @@ def test_the_saved_weights_are_a_moving_average() -> None:
     with torch.no_grad():
         model.weight.fill_(3.0)
         model.num_batches_tracked.fill_(7)
-    _update_average(average, model, 0.9)  # weight: 0.9 * 1 + 0.1 * 3
+    update_average(average, model, 0.9)  # weight: 0.9 * 1 + 0.1 * 3
     torch.testing.assert_close(average.weight, torch.full((2,), 1.2))
     assert int(average.num_batches_tracked) == 7  # counters are copied, not averaged

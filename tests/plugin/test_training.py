@@ -70,12 +70,28 @@ def test_same_seed_same_weights_and_resume_continues(config: Path, tmp_path: Pat
     assert state["step"] == 4
 
 
+def test_ema_saves_the_average_and_resume_keeps_it(config: Path, tmp_path: Path) -> None:
+    path = tmp_path / "ema.toml"
+    path.write_text(CONFIG.replace("steps = 3", "steps = 3\nema = 0.5"))
+    saved = load_file(train(path, tmp_path / "run"))
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    raw, average = state["model"], state["average"]
+    assert all(torch.equal(saved[k], average[k]) for k in saved)
+    floats = [k for k in raw if raw[k].dtype.is_floating_point and "running" not in k]
+    assert any(not torch.equal(raw[k], average[k]) for k in floats)  # an average, not the last
+    plain = load_file(train(config, tmp_path / "plain"))  # same seed, no average
+    assert all(torch.equal(plain[k], raw[k]) for k in plain)  # the training itself unchanged
+    train(path, tmp_path / "run", resume=True, steps=4)
+    resumed = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert resumed["step"] == 4 and "average" in resumed
+
+
 def test_unknown_train_key_is_named(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[train]\nstepz = 3\n")
     msg = (
         "--config: unknown train keys ['stepz']; use ['backbone_scale', 'backbone_scales', "
-        "'batch', 'checkpoint_every', 'device', 'image_every', 'log_every', 'lr', "
+        "'batch', 'checkpoint_every', 'device', 'ema', 'image_every', 'log_every', 'lr', "
         "'refine_sample_pixels', 'seed', 'size', 'steps', 'threads', 'val_batch', 'warmup', "
         "'weight_decay', 'workers']"
     )
