@@ -34,6 +34,7 @@ __all__ = [
     "cupy_available",
     "difference",
     "for_device",
+    "gpu_index",
     "noise_distance",
     "over",
     "premultiply",
@@ -69,6 +70,20 @@ def cupy_available() -> bool:
     return _cupy_problem() is None
 
 
+def gpu_index(device: str) -> int | None:
+    """None for ``"cpu"``; the GPU index for ``"cuda"``, ``"cuda:N"`` or ``"gpu"`` (0 when
+    not given). Raises :class:`BgmatteError` for an unknown device name."""
+    name = str(device).strip().lower()
+    if name == "cpu":
+        return None
+    match = _CUDA.fullmatch(name)
+    if match is None:
+        raise BgmatteError(
+            "device", f"unknown device {device!r}", "use 'cpu', 'cuda', 'cuda:N' or 'gpu'"
+        )
+    return int(match.group(1)) if match.group(1) else 0
+
+
 def for_device(device: str) -> ModuleType:
     """The kernel module for a device: ``"cpu"`` -> NumPy bodies; ``"cuda"``, ``"cuda:N"``
     or ``"gpu"`` -> CuPy twins (the caller selects device N, e.g. ``cupy.cuda.Device(N)``).
@@ -77,15 +92,12 @@ def for_device(device: str) -> ModuleType:
     missing.
     """
     name = str(device).strip().lower()
-    if name == "cpu":
+    if gpu_index(name) is None:
         from bgmatte.kernels import numpy_kernels
 
         return numpy_kernels
     match = _CUDA.fullmatch(name)
-    if match is None:
-        raise BgmatteError(
-            "device", f"unknown device {device!r}", "use 'cpu', 'cuda', 'cuda:N' or 'gpu'"
-        )
+    assert match is not None
     problem = _cupy_problem(int(match.group(1)) if match.group(1) else None)
     if problem is not None:
         raise BgmatteError(

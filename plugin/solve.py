@@ -110,6 +110,7 @@ def solve(
         if progress is not None:
             progress(fraction)
 
+    kernels.gpu_index(device)  # an unknown device name fails here, before any work
     policy = params["nan"]
     p = validate.finite(validate.as_rgb(plate, "plate"), "plate", policy)
     c = validate.as_rgb(clean_plate, "clean_plate")

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bgmatte import kernels
 from bgmatte.plugin.drift import matched_clean_plate
 from bgmatte.plugin.engines import EngineResult, classical
 from bgmatte.plugin.errors import BgmatteError
@@ -51,8 +52,9 @@ def weights_path(name: str) -> Path:
 
 
 def torch_device(device: str) -> torch.device:
-    """The torch device for the node's ``device`` ("cpu", "cuda", "cuda:N"), checked."""
-    if not device.startswith("cuda"):
+    """The torch device for the node's ``device`` ("cpu", "cuda", "cuda:N", "gpu"), checked."""
+    index = kernels.gpu_index(device)
+    if index is None:
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise BgmatteError(
@@ -60,7 +62,6 @@ def torch_device(device: str) -> torch.device:
             f"PyTorch {torch.__version__} sees no CUDA GPU for the network",
             "install a CUDA build of PyTorch on a machine with an NVIDIA GPU, or use device='cpu'",
         )
-    index = int(device.partition(":")[2] or 0)
     if index >= torch.cuda.device_count():
         raise BgmatteError(
             "device",
@@ -97,7 +98,7 @@ def get_model(
 
 # ensemble='flips': the frame as is, mirrored left-right, upside down and both; the alphas
 # averaged (test-time augmentation). Measured on the dev cases with v0.5: mean SAD / Grad
-# 3.008 / 6.119 → 2.917 / 5.555, at four times the network's cost.
+# 3.008 / 6.119 → 2.918 / 5.567, at four times the network's cost.
 FLIPS: tuple[tuple[int, ...], ...] = ((), (3,), (2,), (2, 3))
 
 BASE_MAX = 512  # px: the base pass's long side in 'auto' (BGMv2's HD and 4K bases are 480)

@@ -110,13 +110,27 @@ def test_derived_prior_is_the_classical_matte(small_shot: DemoShot, tiny_weights
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
-def test_cuda_device_without_a_gpu_says_so(small_shot: DemoShot, tiny_weights: str) -> None:
+@pytest.mark.parametrize("device", ["cuda", "gpu", "cuda:1"])
+def test_cuda_device_without_a_gpu_says_so(
+    small_shot: DemoShot, tiny_weights: str, device: str
+) -> None:
     with pytest.raises(bgmatte.BgmatteError) as info:
-        bgmatte.matte(small_shot.plate, small_shot.clean_plate, weights=tiny_weights, device="cuda")
+        bgmatte.matte(small_shot.plate, small_shot.clean_plate, weights=tiny_weights, device=device)
     assert str(info.value) == (
         f"device: PyTorch {torch.__version__} sees no CUDA GPU for the network; install a CUDA "
         "build of PyTorch on a machine with an NVIDIA GPU, or use device='cpu'"
     )
+
+
+def test_unknown_device_fails_before_any_work(
+    small_shot: DemoShot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bgmatte.plugin import solve
+
+    monkeypatch.setattr(solve, "align", None)  # reaching alignment would be a TypeError
+    with pytest.raises(bgmatte.BgmatteError) as info:
+        bgmatte.matte(small_shot.plate, small_shot.clean_plate, device="tpu")
+    assert str(info.value) == "device: unknown device 'tpu'; use 'cpu', 'cuda', 'cuda:N' or 'gpu'"
 
 
 @pytest.mark.gpu
