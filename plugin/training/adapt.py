@@ -167,7 +167,6 @@ class Discriminator(nn.Module):
         return self.net(x)
 
 
-@torch.no_grad()
 def _freeze_batchnorm(model: nn.Module) -> None:
     """Fine-tuning with a few crops: keep the photo model's normalisation statistics."""
     for m in model.modules():

@@ -8,9 +8,11 @@ model training. Normalisation statistics are averaged too; integer buffers are c
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
+@torch.no_grad()
 def update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
     """``average`` ← decay · average + (1 - decay) · model, tensor by tensor, in place."""
     for a, m in zip(average.state_dict().values(), model.state_dict().values(), strict=True):
