@@ -70,9 +70,9 @@ def cupy_available() -> bool:
     return _cupy_problem() is None
 
 
-def gpu_index(device: str) -> int | None:
-    """None for ``"cpu"``; the GPU index for ``"cuda"``, ``"cuda:N"`` or ``"gpu"`` (0 when
-    not given). Raises :class:`BgmatteError` for an unknown device name."""
+def _gpu_match(device: str) -> re.Match[str] | None:
+    """None for ``"cpu"``; the match of ``"cuda"``, ``"cuda:N"`` or ``"gpu"`` (group 1: N or
+    None). Raises :class:`BgmatteError` for an unknown device name."""
     name = str(device).strip().lower()
     if name == "cpu":
         return None
@@ -81,7 +81,14 @@ def gpu_index(device: str) -> int | None:
         raise BgmatteError(
             "device", f"unknown device {device!r}", "use 'cpu', 'cuda', 'cuda:N' or 'gpu'"
         )
-    return int(match.group(1)) if match.group(1) else 0
+    return match
+
+
+def gpu_index(device: str) -> int | None:
+    """None for ``"cpu"``; the GPU index for ``"cuda"``, ``"cuda:N"`` or ``"gpu"`` (0 when
+    not given). Raises :class:`BgmatteError` for an unknown device name."""
+    match = _gpu_match(device)
+    return None if match is None else int(match.group(1) or 0)
 
 
 def for_device(device: str) -> ModuleType:
@@ -91,13 +98,11 @@ def for_device(device: str) -> ModuleType:
     Raises :class:`BgmatteError` for an unknown device name, or when CuPy or a CUDA GPU is
     missing.
     """
-    name = str(device).strip().lower()
-    if gpu_index(name) is None:
+    match = _gpu_match(device)
+    if match is None:
         from bgmatte.kernels import numpy_kernels
 
         return numpy_kernels
-    match = _CUDA.fullmatch(name)
-    assert match is not None
     problem = _cupy_problem(int(match.group(1)) if match.group(1) else None)
     if problem is not None:
         raise BgmatteError(
