@@ -124,8 +124,8 @@ def _tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
     return t.contiguous(memory_format=torch.channels_last)
 
 
-def _flip(t: torch.Tensor | None, dims: tuple[int, ...]) -> torch.Tensor | None:
-    if t is None or not dims:
+def _flip(t: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    if not dims:
         return t
     return t.flip(dims).contiguous(memory_format=torch.channels_last)
 
@@ -164,12 +164,15 @@ def run(
     with lock, torch.inference_mode():
         model.backbone_scale = scale
         model.set_refine("sampling" if mode == "off" else mode, pixels if mode != "off" else 0)
-        outs = []
+        outs: list[tuple[torch.Tensor, ...]] = []
         for dims in passes:  # each pass on the flipped frame, its outputs flipped back
-            inputs = [_flip(t, dims) for t in (src, bgr, seg)]
+            inputs = [None if t is None else _flip(t, dims) for t in (src, bgr, seg)]
             out = model(*inputs, alpha_only=True)
-            outs.append([_flip(out[i], dims) for i in (0, 2, 4)])
-        pha, pha_sm, err_sm = (sum(o) / len(o) for o in zip(*outs, strict=True))
+            outs.append(tuple(_flip(out[i], dims) for i in (0, 2, 4)))
+        if len(outs) == 1:  # its outputs as they are: no frame-sized sum and division
+            pha, pha_sm, err_sm = outs[0]
+        else:
+            pha, pha_sm, err_sm = (sum(o) / len(o) for o in zip(*outs, strict=True))
     full = src.shape[2:]
     alpha = pha[0, 0, :h, :w].cpu().numpy().copy()
     alpha[alpha < SNAP] = 0.0  # as the classical engine: no near-zero alpha for the unmix to
