@@ -324,11 +324,14 @@ def train(
         if average is not None:
             update_average(average, model, decay)
         done = step + 1
-        if done % t["log_every"] == 0 or done == t["steps"]:
-            scalars = {k: float(v.detach()) for k, v in terms.items()}
+        log_now = done % t["log_every"] == 0 or done == t["steps"]
+        image_now = done % t["image_every"] == 0 or done == t["steps"]
+        if log_now or image_now:  # one validation pass serves both
             shipped.eval()
             with torch.no_grad(), autocast:
                 vout = _forward(shipped, val)
+        if log_now:
+            scalars = {k: float(v.detach()) for k, v in terms.items()}
             scalars.update({f"val_{k}": v for k, v in _metrics(vout, val).items()})
             scalars["lr"] = _lr(step, cfg)
             for k, v in scalars.items():
@@ -341,10 +344,7 @@ def train(
                 run.log(scalars, step=done)
             if progress:
                 progress(done, scalars)
-        if done % t["image_every"] == 0 or done == t["steps"]:
-            shipped.eval()
-            with torch.no_grad(), autocast:
-                vout = _forward(shipped, val)
+        if image_now:
             img = stage_grid(
                 {k: v.float().cpu() for k, v in val.items()},
                 tuple(None if o is None else o.float().cpu() for o in vout),

@@ -121,6 +121,8 @@ def test_backbone_scales_alternate_in_training_and_validation_keeps_its_own(
     train(path, tmp_path / "run")
     assert [s for training, s in seen if training] == [0.5, 0.25, 0.5, 0.25]
     assert {s for training, s in seen if not training} == {0.25}
+    # one validation pass per logged step (1-4), shared with the images of steps 3 and 4
+    assert sum(not training for training, _ in seen) == 4
 
 
 def test_forked_data_workers_start_although_opencv_ran_here(tmp_path: Path) -> None:
