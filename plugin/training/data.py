@@ -64,6 +64,9 @@ DEFAULT_AUGMENT: dict[str, float] = {
     "classical_prior": 0.0,  # P(that prior is the classical engine's matte, not degraded alpha)
     "parallax": 0.0,  # P(a near layer of the clean plate moves further than the rest)
     "parallax_px": 4.0,  # max extra shift of that near layer, px
+    # P(the clean plate is then matched to the plate's exposure and white balance by the
+    # engines' own estimate, as both engines do before keying): train on what inference feeds
+    "match_exposure": 0.0,
 }
 
 
@@ -315,6 +318,10 @@ class CompositeSampler:
             shot = math.exp(rng.uniform(math.log(0.0002), math.log(max(aug["shot_gain"], 0.0002))))
             noisy_plate = plate + self._noise(rng, plate, read, shot)
             clean = clean + self._noise(rng, clean, read, shot)
+        if aug["match_exposure"] > 0 and rng.random() < aug["match_exposure"]:
+            from bgmatte.plugin.drift import matched_clean_plate
+
+            clean = matched_clean_plate(noisy_plate, clean, True)
         return {"plate": noisy_plate, "clean_plate": clean, "background": background}
 
     def _parallax(

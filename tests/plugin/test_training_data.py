@@ -89,6 +89,22 @@ def test_clean_plate_is_background_without_misalignment() -> None:
     np.testing.assert_array_equal(s["clean_plate"], s["background"])
 
 
+def test_match_exposure_undoes_the_clean_plate_drift_as_the_engines_do() -> None:
+    aug = {"misalign": 0, "shadow": 0, "noise": 0, "exposure": 1, "white_balance": 1}
+    drifted = CompositeSampler(None, augment=aug, seed=6).sample(1, 6, SIZE)
+    matched = CompositeSampler(None, augment={**aug, "match_exposure": 1}, seed=6).sample(
+        1, 6, SIZE
+    )
+    np.testing.assert_array_equal(matched["plate"], drifted["plate"])  # only the clean plate
+    np.testing.assert_array_equal(matched["alpha"], drifted["alpha"])
+    seen = drifted["alpha"].mean(axis=(1, 2, 3)) < 0.9  # background to match against
+    assert seen.sum() >= 4
+    for b, lo, hi in ((drifted, 0.02, 0.5), (matched, 0.0, 0.01)):
+        ratio = b["clean_plate"] / np.maximum(b["background"], 1e-12)
+        off = np.abs(np.median(ratio, axis=(2, 3)) - 1.0).max(axis=1)[seen]  # per sample
+        assert (off <= hi).all() and off.max() >= lo
+
+
 def test_misalignment_moves_clean_plate() -> None:
     aug = {"misalign": 1, "shadow": 0, "noise": 0, "exposure": 0, "white_balance": 0}
     b = CompositeSampler(None, augment=aug, seed=6).sample(1, 6, SIZE)
