@@ -152,9 +152,12 @@ class MattingNetwork(nn.Module):
         seg: torch.Tensor | None = None,
         alpha_only: bool = False,
         has_seg: torch.Tensor | None = None,
+        refine_hint: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor | None, ...]:
         """src, bgr (B, 3, H, W) in input space; seg (B, 1, H, W) or None; ``has_seg`` (B,)
-        says per sample whether ``seg`` is real (default: all, when seg is given).
+        says per sample whether ``seg`` is real (default: all, when seg is given);
+        ``refine_hint`` (B, 1, H, W), training only: more reason to refine a patch (see
+        :meth:`.Refiner.forward`).
 
         Returns pha (B,1,H,W), fgr (B,3,H,W; None when ``alpha_only``), pha_sm, fgr_sm,
         err_sm (base resolution) and ref_sm (B,1,H/4,W/4), fgr in network space.
@@ -181,7 +184,7 @@ class MattingNetwork(nn.Module):
         err_sm = out[:, 4:5].clamp(0.0, 1.0)
         hid_sm = out[:, 5:].relu()
         pha, fgr, ref_sm = self.refiner(
-            src, bgr, pha_sm, fgr_sm, err_sm, hid_sm, self.encode, alpha_only, seg_full
+            src, bgr, pha_sm, fgr_sm, err_sm, hid_sm, self.encode, alpha_only, seg_full, refine_hint
         )
         fgr_sm = fgr_sm + src_sm
         if fgr is not None:

@@ -201,9 +201,13 @@ class Refiner(nn.Module):
         encode: Encode = _identity,
         alpha_only: bool = False,
         seg: torch.Tensor | None = None,
+        hint: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """``encode`` maps full-resolution src/bgr into network space (applied to the crops);
-        ``seg`` (B, 1, H, W): the prior in [0, 1] (zeros where absent), used with ``prior``."""
+        ``seg`` (B, 1, H, W): the prior in [0, 1] (zeros where absent), used with ``prior``;
+        ``hint`` (B, 1, H, W), training only: added to the error map (its maximum over each
+        4×4 cell) when patches are selected, so the refiner also trains where the hint says
+        (see :func:`bgmatte.plugin.training.train.detail_hint`)."""
         h, w = src.shape[2:]
         if self.prior and seg is None:
             seg = torch.zeros_like(src[:, :1])
@@ -224,7 +228,10 @@ class Refiner(nn.Module):
             out = self.convs(x, F.pad(y, (3,) * 4), F.pad(y_full, (2,) * 4))
             ref = torch.ones((src.shape[0], 1, *quarter), dtype=src.dtype, device=src.device)
             return out[:, :1], None if alpha_only else out[:, 1:], ref
-        ref = self.select(F.interpolate(err, quarter, mode="bilinear", align_corners=False))
+        score = F.interpolate(err, quarter, mode="bilinear", align_corners=False)
+        if hint is not None:
+            score = score + F.max_pool2d(hint, 4)
+        ref = self.select(score)
         idx = tuple(torch.nonzero(ref[:, 0]).unbind(1))
         base = pha if alpha_only else torch.cat([pha, fgr], 1)
         out = F.interpolate(base, (h, w), mode="bilinear", align_corners=False)

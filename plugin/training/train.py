@@ -50,6 +50,10 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "backbone_scale": 0.25,  # the base's scale (and the validation's, with backbone_scales)
     "backbone_scales": [],  # if given, step k trains at backbone_scales[k % len]
     "refine_sample_pixels": 4000,
+    # Also refine where the true alpha has detail the base's grid cannot hold
+    # (:func:`detail_hint`): the refiner then trains on strands and wires, which the error
+    # map alone rarely sends it to. 0 = off (stages 1-9).
+    "refine_detail": 0.0,
     "log_every": 25,
     "image_every": 250,
     "checkpoint_every": 250,
@@ -129,12 +133,24 @@ def _lr(step: int, cfg: dict[str, Any]) -> float:
     return float(t["lr"]) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def _forward(model: MattingNetwork, batch: dict[str, torch.Tensor]) -> tuple[Any, ...]:
+def detail_hint(alpha: torch.Tensor, scale: float) -> torch.Tensor:
+    """(B, 1, H, W) true alpha → (B, 1, H, W): how far it is from its own image on the base
+    network's grid (area-downscaled by ``scale``, upsampled bilinearly), i.e. the detail only
+    the refiner can restore: thin strands, wires, fine holes."""
+    k = round(1 / scale)
+    coarse = F.interpolate(F.avg_pool2d(alpha, k), alpha.shape[2:], mode="bilinear")
+    return (alpha - coarse).abs()
+
+
+def _forward(
+    model: MattingNetwork, batch: dict[str, torch.Tensor], hint: torch.Tensor | None = None
+) -> tuple[Any, ...]:
     return model(
         batch["plate"],
         batch["clean_plate"],
         batch["segmentation"],
         has_seg=batch["has_segmentation"],
+        refine_hint=hint,
     )
 
 
@@ -310,8 +326,11 @@ def train(
         model.train()
         if t["backbone_scales"]:  # the base scales inference uses (auto: 1/2 up to 1K)
             model.backbone_scale = float(t["backbone_scales"][step % len(t["backbone_scales"])])
+        hint = None
+        if t["refine_detail"] > 0:
+            hint = float(t["refine_detail"]) * detail_hint(batch["alpha"], model.backbone_scale)
         with autocast:
-            output = _forward(model, batch)
+            output = _forward(model, batch, hint)
             enc_fg = encoding.encode(batch["foreground"])
             terms = matting_losses(
                 tuple(o.float() if o is not None else o for o in output), batch["alpha"], enc_fg

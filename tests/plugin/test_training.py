@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from bgmatte.plugin.errors import BgmatteError
 from bgmatte.plugin.model.network import load_network
-from bgmatte.plugin.training.train import load_config, train
+from bgmatte.plugin.training.train import detail_hint, load_config, train
 
 CONFIG = """
 [model]
@@ -92,8 +92,8 @@ def test_unknown_train_key_is_named(tmp_path: Path) -> None:
     msg = (
         "--config: unknown train keys ['stepz']; use ['backbone_scale', 'backbone_scales', "
         "'batch', 'checkpoint_every', 'device', 'ema', 'image_every', 'log_every', 'lr', "
-        "'refine_sample_pixels', 'seed', 'size', 'steps', 'threads', 'val_batch', 'warmup', "
-        "'weight_decay', 'workers']"
+        "'refine_detail', 'refine_sample_pixels', 'seed', 'size', 'steps', 'threads', "
+        "'val_batch', 'warmup', 'weight_decay', 'workers']"
     )
     with pytest.raises(BgmatteError, match=f"^{re.escape(msg)}$"):
         load_config(path)
@@ -123,6 +123,38 @@ def test_backbone_scales_alternate_in_training_and_validation_keeps_its_own(
     assert {s for training, s in seen if not training} == {0.25}
     # one validation pass per logged step (1-4), shared with the images of steps 3 and 4
     assert sum(not training for training, _ in seen) == 4
+
+
+def test_detail_hint_marks_what_the_base_grid_cannot_hold() -> None:
+    alpha = torch.zeros(1, 1, 32, 32)
+    alpha[..., 16:, :] = 1.0  # a wide solid region: smooth on the grid but at its edge
+    alpha[..., 5, :] = 1.0  # a one-pixel wire
+    hint = detail_hint(alpha, 0.25)
+    assert hint[..., 5, :].min() > 0.7  # the wire: only the refiner can restore it
+    assert hint[..., 24:, :].max() < 1e-6 and hint[..., 10:12, :].max() < 1e-6  # flat
+    assert torch.equal(detail_hint(torch.full((1, 1, 8, 8), 0.5), 0.5), torch.zeros(1, 1, 8, 8))
+
+
+def test_refine_detail_hints_training_steps_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bgmatte.plugin.model.network import MattingNetwork
+
+    seen: list[tuple[bool, bool]] = []
+    forward = MattingNetwork.forward
+
+    def spy(self: MattingNetwork, *args: object, **kwargs: object) -> object:
+        seen.append((self.training, kwargs.get("refine_hint") is not None))
+        return forward(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(MattingNetwork, "forward", spy)
+    for detail, hinted in ((0.0, False), (1.0, True)):
+        seen.clear()
+        path = tmp_path / f"detail{detail}.toml"
+        path.write_text(CONFIG.replace("steps = 3", f"steps = 2\nrefine_detail = {detail}"))
+        train(path, tmp_path / f"run{detail}")
+        assert [h for training, h in seen if training] == [hinted, hinted]
+        assert not any(h for training, h in seen if not training)  # validation as inference
 
 
 def test_forked_data_workers_start_although_opencv_ran_here(tmp_path: Path) -> None:
