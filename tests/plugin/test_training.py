@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -99,19 +100,26 @@ def test_unknown_train_key_is_named(tmp_path: Path) -> None:
         load_config(path)
 
 
-def test_backbone_scales_alternate_in_training_and_validation_keeps_its_own(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _spy_forward(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, float, dict[str, Any]]]:
+    """Record (training?, base scale, keyword arguments) of every network forward from now
+    on, as they are at the call."""
     from bgmatte.plugin.model.network import MattingNetwork
 
-    seen: list[tuple[bool, float]] = []
+    calls: list[tuple[bool, float, dict[str, Any]]] = []
     forward = MattingNetwork.forward
 
     def spy(self: MattingNetwork, *args: object, **kwargs: object) -> object:
-        seen.append((self.training, self.backbone_scale))
+        calls.append((self.training, self.backbone_scale, kwargs))
         return forward(self, *args, **kwargs)
 
     monkeypatch.setattr(MattingNetwork, "forward", spy)
+    return calls
+
+
+def test_backbone_scales_alternate_in_training_and_validation_keeps_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _spy_forward(monkeypatch)
     path = tmp_path / "scales.toml"
     path.write_text(
         CONFIG.replace(
@@ -119,6 +127,7 @@ def test_backbone_scales_alternate_in_training_and_validation_keeps_its_own(
         )
     )
     train(path, tmp_path / "run")
+    seen = [(training, scale) for training, scale, _ in calls]
     assert [s for training, s in seen if training] == [0.5, 0.25, 0.5, 0.25]
     assert {s for training, s in seen if not training} == {0.25}
     # one validation pass per logged step (1-4), shared with the images of steps 3 and 4
@@ -138,21 +147,13 @@ def test_detail_hint_marks_what_the_base_grid_cannot_hold() -> None:
 def test_refine_detail_hints_training_steps_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bgmatte.plugin.model.network import MattingNetwork
-
-    seen: list[tuple[bool, bool]] = []
-    forward = MattingNetwork.forward
-
-    def spy(self: MattingNetwork, *args: object, **kwargs: object) -> object:
-        seen.append((self.training, kwargs.get("refine_hint") is not None))
-        return forward(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(MattingNetwork, "forward", spy)
+    calls = _spy_forward(monkeypatch)
     for detail, hinted in ((0.0, False), (1.0, True)):
-        seen.clear()
+        calls.clear()
         path = tmp_path / f"detail{detail}.toml"
         path.write_text(CONFIG.replace("steps = 3", f"steps = 2\nrefine_detail = {detail}"))
         train(path, tmp_path / f"run{detail}")
+        seen = [(training, kw.get("refine_hint") is not None) for training, _, kw in calls]
         assert [h for training, h in seen if training] == [hinted, hinted]
         assert not any(h for training, h in seen if not training)  # validation as inference
 
