@@ -371,7 +371,7 @@ def train(
             png.write_png(out / "images" / f"stages_{done:06d}.png", img)
             if writer is not None:
                 writer.add_image("stages", img, done, dataformats="HWC")
-        if done % t["checkpoint_every"] == 0 or done == t["steps"]:
+        if done % t["checkpoint_every"] == 0 and done < t["steps"]:  # the last one: below
             _checkpoint(ckpt, model, opt, done, curves, time.time() - began, average)
             _report(out, cfg, curves, time.time() - began, done, dev)
     wall = time.time() - began
