@@ -155,12 +155,13 @@ def _shift_tolerant_key(
     r = int(params["shift_tolerance"])
     z = _noise_distance(plate, clean, model, 0)
     key = kernels.smoothstep(z, lo, hi)
-    if r > 0:
-        box = _bounding_box(_dilate(_opening(key > 0.5), 3))
-        if box is not None:
-            z[box] = _noise_distance(plate, clean, model, r, box)
-            key = kernels.smoothstep(z, lo, hi)
-    return key * _dilate(_opening(key > 0.5), 2)
+    solid = _opening(key > 0.5)
+    box = _bounding_box(_dilate(solid, 3)) if r > 0 else None
+    if box is not None:
+        z[box] = _noise_distance(plate, clean, model, r, box)
+        key = kernels.smoothstep(z, lo, hi)
+        solid = _opening(key > 0.5)
+    return key * _dilate(solid, 2)
 
 
 def _fill_from(
