@@ -5,7 +5,12 @@
   :mod:`bgmatte.plugin.model.encoding`, so errors in highlights are weighted like errors in
   shadows instead of dominating);
 - error map: MSE between the predicted error and the true coarse alpha error, so the refiner
-  is sent where the base network is wrong.
+  is sent where the base network is wrong;
+- optional (``unknown_weight``): the alpha terms again over the unknown band only, as Deep
+  Image Matting (Xu et al., CVPR 2017) restricts its alpha loss to the trimap's unknown
+  region. Averaged over the whole image, a one-pixel strand or the soft falloff of fur
+  weighs next to nothing against the solid subject and the background; averaged over the
+  band, it is what the term is about.
 """
 
 from __future__ import annotations
@@ -34,9 +39,25 @@ def foreground_loss(pred: torch.Tensor, true: torch.Tensor, alpha: torch.Tensor)
     return (torch.abs(pred - true) * mask).sum() / (mask.sum() * 3 + 1.0)
 
 
+def unknown_band(alpha: torch.Tensor, radius: int = 3) -> torch.Tensor:
+    """(B, 1, H, W) true alpha → 0/1 mask of the pixels within ``radius`` of a pixel with
+    0 < alpha < 1 (the trimap's unknown region, widened so edges on either side count)."""
+    soft = ((alpha > 0.01) & (alpha < 0.99)).to(alpha.dtype)
+    return F.max_pool2d(soft, 2 * radius + 1, stride=1, padding=radius)
+
+
+def band_alpha_loss(pred: torch.Tensor, true: torch.Tensor, band: torch.Tensor) -> torch.Tensor:
+    """L1 + gradient L1 averaged over the band's pixels (0 when the batch has none)."""
+    count = band.sum() + 1.0
+    grad = torch.abs(sobel(pred) - sobel(true)).sum(1, keepdim=True)
+    return ((torch.abs(pred - true) + grad) * band).sum() / count
+
+
 def matting_losses(out: tuple[torch.Tensor | None, ...], alpha: torch.Tensor,
-                   foreground_encoded: torch.Tensor) -> dict[str, torch.Tensor]:  # fmt: skip
-    """All terms for one batch. ``out`` is MattingNetwork.forward's tuple."""
+                   foreground_encoded: torch.Tensor,
+                   unknown_weight: float = 0.0) -> dict[str, torch.Tensor]:  # fmt: skip
+    """All terms for one batch. ``out`` is MattingNetwork.forward's tuple;
+    ``unknown_weight`` > 0 adds ``alpha_unknown`` (see the module docstring)."""
     pha, fgr, pha_sm, fgr_sm, err_sm, _ = out
     assert pha is not None and fgr is not None and pha_sm is not None
     assert fgr_sm is not None and err_sm is not None
@@ -50,5 +71,8 @@ def matting_losses(out: tuple[torch.Tensor | None, ...], alpha: torch.Tensor,
         "foreground_coarse": foreground_loss(fgr_sm, fg_sm, alpha_sm),
         "error": F.mse_loss(err_sm, torch.abs(pha_sm.detach() - alpha_sm)),
     }
+    if unknown_weight > 0:
+        band = unknown_band(alpha)
+        terms["alpha_unknown"] = unknown_weight * band_alpha_loss(pha, alpha, band)
     terms["total"] = sum(terms.values(), torch.zeros((), device=alpha.device))
     return terms

@@ -54,6 +54,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # (:func:`detail_hint`): the refiner then trains on strands and wires, which the error
     # map alone rarely sends it to. 0 = off (stages 1-9).
     "refine_detail": 0.0,
+    # > 0: the alpha loss again over the unknown band only, this much of it
+    # (:func:`bgmatte.plugin.training.losses.band_alpha_loss`). 0 = off (stages 1-11).
+    "unknown_weight": 0.0,
     "log_every": 25,
     "image_every": 250,
     "checkpoint_every": 250,
@@ -333,7 +336,10 @@ def train(
             output = _forward(model, batch, hint)
             enc_fg = encoding.encode(batch["foreground"])
             terms = matting_losses(
-                tuple(o.float() if o is not None else o for o in output), batch["alpha"], enc_fg
+                tuple(o.float() if o is not None else o for o in output),
+                batch["alpha"],
+                enc_fg,
+                float(t["unknown_weight"]),
             )
         model.backbone_scale = float(t["backbone_scale"])  # validation and the saved model
         opt.zero_grad(set_to_none=True)

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 from bgmatte.plugin.errors import BgmatteError
 from bgmatte.plugin.model.network import load_network
+from bgmatte.plugin.training.losses import band_alpha_loss, matting_losses, unknown_band
 from bgmatte.plugin.training.train import detail_hint, load_config, train
 
 CONFIG = """
@@ -94,7 +95,7 @@ def test_unknown_train_key_is_named(tmp_path: Path) -> None:
         "--config: unknown train keys ['stepz']; use ['backbone_scale', 'backbone_scales', "
         "'batch', 'checkpoint_every', 'device', 'ema', 'image_every', 'log_every', 'lr', "
         "'refine_detail', 'refine_sample_pixels', 'seed', 'size', 'steps', 'threads', "
-        "'val_batch', 'warmup', 'weight_decay', 'workers']"
+        "'unknown_weight', 'val_batch', 'warmup', 'weight_decay', 'workers']"
     )
     with pytest.raises(BgmatteError, match=f"^{re.escape(msg)}$"):
         load_config(path)
@@ -177,3 +178,46 @@ def test_forked_data_workers_start_although_opencv_ran_here(tmp_path: Path) -> N
         pytest.fail("bgmatte train with a forked data worker hung")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_unknown_band_is_the_soft_pixels_widened() -> None:
+    alpha = torch.zeros(1, 1, 1, 16)
+    alpha[..., 8:] = 1.0
+    alpha[..., 8] = 0.5  # the one soft pixel of an edge
+    band = unknown_band(alpha, radius=2)
+    assert band[0, 0, 0].tolist() == [0.0] * 6 + [1.0] * 5 + [0.0] * 5
+    assert unknown_band(torch.ones(1, 1, 4, 4)).sum() == 0  # solid: no band
+
+
+def test_band_loss_weighs_a_missed_strand_by_its_band_not_the_image() -> None:
+    true = torch.zeros(1, 1, 64, 64)
+    true[..., 32, :] = 0.6  # a soft one-pixel strand across a background
+    missed = torch.zeros_like(true)  # the strand dropped
+    band = unknown_band(true)
+    assert float(band.sum()) == 7 * 64  # the strand's row and 3 rows either side
+    # the image-mean L1 would be 0.6 / 64; over the band it is 0.6 / 7 plus the edges' gradient
+    assert float(band_alpha_loss(missed, true, band)) > 0.99 * 0.6 / 7
+    assert float(band_alpha_loss(true, true, band)) == 0.0
+
+
+def test_unknown_weight_adds_the_band_term_to_the_total() -> None:
+    true = torch.zeros(1, 1, 16, 16)
+    true[..., 4:12, 4:12] = 0.5
+    pha = torch.zeros_like(true)
+    out = (pha, torch.zeros(1, 3, 16, 16), pha[..., ::4, ::4], torch.zeros(1, 3, 4, 4),
+           torch.zeros(1, 1, 4, 4), None)  # fmt: skip
+    fg = torch.zeros(1, 3, 16, 16)
+    plain = matting_losses(out, true, fg)
+    weighted = matting_losses(out, true, fg, unknown_weight=2.0)
+    assert "alpha_unknown" not in plain
+    expected = 2.0 * band_alpha_loss(pha, true, unknown_band(true))
+    assert torch.allclose(weighted["alpha_unknown"], expected)
+    assert torch.allclose(weighted["total"], plain["total"] + expected)
+
+
+def test_unknown_weight_is_a_train_key_that_logs_its_term(tmp_path: Path) -> None:
+    path = tmp_path / "band.toml"
+    path.write_text(CONFIG.replace("steps = 3", "steps = 2\nunknown_weight = 1.0"))
+    out = tmp_path / "run"
+    train(path, out)
+    assert "alpha_unknown" in (out / "report.html").read_text()
