@@ -7,8 +7,8 @@ CVPR 2020) and BGMv2 (Lin et al., CVPR 2021).
 The public call every host and benchmark uses is :func:`matte`.
 """
 
+from bgmatte.errors import BgmatteError
 from bgmatte.plugin.api import Matte, matte
-from bgmatte.plugin.errors import BgmatteError
 
 __version__ = "0.1.0"
 __all__ = ["BgmatteError", "Matte", "__version__", "matte"]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bgmatte.plugin.errors import BgmatteError
+from bgmatte.errors import BgmatteError
 from bgmatte.plugin.params import PARAMS, PASSES
 
 
@@ -207,7 +207,7 @@ def _render(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from bgmatte.host_bridge.render import render_shot, shot_frames
-    from bgmatte.plugin.sequence import parse_frames
+    from bgmatte.host_bridge.sequence import parse_frames
 
     # `is not None`: an empty --frames '' is a mistake to report, not "render a still".
     frames = parse_frames(args.frames) if args.frames is not None else None
@@ -252,8 +252,8 @@ def _adapt(args: argparse.Namespace) -> int:
 
     from bgmatte.host_bridge.files import FileFetcher
     from bgmatte.host_bridge.render import shot_frames
+    from bgmatte.host_bridge.sequence import parse_frames
     from bgmatte.plugin.engines.network import weights_path
-    from bgmatte.plugin.sequence import parse_frames
     from bgmatte.plugin.training.adapt import adapt, load_adapt_config, prepare, teacher_node
 
     cfg = load_adapt_config(args.config)
@@ -334,7 +334,7 @@ def _train(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     import json
 
-    from bgmatte.host_bridge import bench
+    from bgmatte.bench import benchmarks as bench
 
     extra = dict(item.split("=", 1) for item in getattr(args, "settings", []))
     if args.bench == "quality":
@@ -428,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"bgmatte: {line}")
             return 0
         if args.command == "demo":
-            from bgmatte.host_bridge.demo import run_demo
+            from bgmatte.bench.demo import run_demo
 
             return run_demo(args.out, device=args.device)
         return _info(args)

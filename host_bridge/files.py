@@ -13,11 +13,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from bgmatte.errors import BgmatteError
+from bgmatte.host_bridge.imageio import Image, read_image
+from bgmatte.host_bridge.sequence import frame_path
 from bgmatte.plugin import colour
-from bgmatte.plugin.errors import BgmatteError
-from bgmatte.plugin.imageio import Image, read_image
 from bgmatte.plugin.node import Fetched
-from bgmatte.plugin.sequence import frame_path
 
 
 def _rgba_or_all(image: Image) -> np.ndarray:
@@ -25,6 +25,12 @@ def _rgba_or_all(image: Image) -> np.ndarray:
     if names[:3] == ("R", "G", "B"):
         return image.pixels[..., : 4 if names[3:4] == ("A",) else 3]
     return image.pixels
+
+
+def file_colorspace(image: Image, input_name: str) -> str:
+    """The colour space ``colorspace='auto'`` takes for a file: see
+    :func:`bgmatte.plugin.colour.default_colorspace`."""
+    return colour.default_colorspace(image.colorspace, image.pixel_format, input_name)
 
 
 class FileFetcher:
@@ -62,7 +68,7 @@ class FileFetcher:
         """See :class:`bgmatte.plugin.node.Fetcher`."""
         if input_name == "plate":
             img = self.plate_image(frame)
-            return Fetched(_rgba_or_all(img), colour.default_colorspace(img, "plate"), img.path)
+            return Fetched(_rgba_or_all(img), file_colorspace(img, "plate"), img.path)
         path = self.path(input_name, frame)
         if path is None:
             return None
@@ -77,7 +83,7 @@ class FileFetcher:
             pixels = Image(
                 pixels, img.channel_names, img.origin, img.full, img.colorspace, img.path
             ).window(plate.origin, (w, h))
-        return Fetched(pixels, colour.default_colorspace(img, input_name), img.path)
+        return Fetched(pixels, file_colorspace(img, input_name), img.path)
 
     def frame_exists(self, frame: int) -> bool:
         """Whether the plate's file for ``frame`` is on disk."""

@@ -18,7 +18,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from bgmatte.plugin.errors import BgmatteError
+from bgmatte.errors import BgmatteError
 
 BUNDLE = "bgmatte.ofx.bundle"
 BINARY = "bgmatte.ofx"

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bgmatte.plugin.errors import BgmatteError, RenderAborted
+from bgmatte.errors import BgmatteError, RenderAborted
 from bgmatte.plugin.params import INPUTS, PARAMS, resolve_params
 
 __all__ = ["Effect", "RenderAborted", "describe", "error_message", "host_values"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bgmatte.plugin.contact_sheet import contact_sheet, to_display
-from bgmatte.plugin.imageio import write_mp4, write_png
+from bgmatte.host_bridge.contact_sheet import contact_sheet, to_display
+from bgmatte.host_bridge.imageio import write_mp4, write_png
 from bgmatte.plugin.solve import Matte
 
 MAX_WIDTH = 960  # preview frames are downscaled to this width (even sizes, as MPEG-4 wants)

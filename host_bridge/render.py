@@ -1,7 +1,7 @@
 """Render a shot to EXR files: the command line's and the farm's job.
 
 One EXR per frame, written atomically (temp file + rename, see
-:func:`bgmatte.plugin.imageio.write_exr`), so an interrupted render leaves only whole files and
+:func:`bgmatte.host_bridge.imageio.write_exr`), so an interrupted render leaves only whole files and
 resumes with ``skip_existing``. The primary layer is the node's ``output`` pass (``rgba`` by
 default: premultiplied foreground in R, G, B and the matte in A); each extra pass goes in as
 a named layer.
@@ -14,12 +14,12 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from bgmatte.errors import BgmatteError
 from bgmatte.host_bridge.files import FileFetcher
+from bgmatte.host_bridge.imageio import write_exr
+from bgmatte.host_bridge.sequence import find_frames, frame_path, has_pattern
 from bgmatte.plugin import colour
-from bgmatte.plugin.errors import BgmatteError
-from bgmatte.plugin.imageio import write_exr
 from bgmatte.plugin.node import Node
-from bgmatte.plugin.sequence import find_frames, frame_path, has_pattern
 
 
 def shot_frames(plate: str, frames: Sequence[int] | None) -> list[int]:

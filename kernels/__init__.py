@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from types import ModuleType
 
+from bgmatte.errors import BgmatteError
 from bgmatte.kernels.numpy_kernels import (
     composite,
     difference,
@@ -27,7 +28,6 @@ from bgmatte.kernels.numpy_kernels import (
     unmix_foreground,
     unpremultiply,
 )
-from bgmatte.plugin.errors import BgmatteError
 
 __all__ = [
     "composite",

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bgmatte.plugin.errors import BgmatteError
+from bgmatte.errors import BgmatteError
 
 
 def image(shape: tuple[int, ...], name: str, channels: int | None = None) -> int:

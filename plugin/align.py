@@ -13,7 +13,7 @@ Geometry", ch. 4), so the clean plate is resampled through one before keying:
    masked to pixels that are surely background after the first warp. ECC is invariant to a
    gain and an offset, so the exposure / white-balance drift (an offset in log) does not
    bias it; the per-channel gain is matched afterwards, on the aligned pixels, by the engine
-   (:mod:`bgmatte.plugin.drift`).
+   (:mod:`bgmatte.plugin.exposure`).
 3. The linear clean plate is warped (bicubic, edges replicated) in float32: no clipping, HDR
    values survive.
 
@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from bgmatte.plugin.errors import AlignmentWarning
+from bgmatte.errors import AlignmentWarning
 
 MODES: tuple[str, ...] = ("off", "auto", "homography")
 

@@ -17,8 +17,7 @@ import threading
 import numpy as np
 import PyOpenColorIO as ocio
 
-from bgmatte.plugin.errors import BgmatteError
-from bgmatte.plugin.imageio import Image
+from bgmatte.errors import BgmatteError
 
 __all__ = [
     "BUILTIN_CONFIG",
@@ -164,32 +163,32 @@ def _srgb_texture_space() -> str | None:
         return _srgb_texture[source]
 
 
-def default_colorspace(image: Image, input_name: str | None = None) -> str:
-    """The colour space to assume for ``image`` when the user did not name one.
+def default_colorspace(declared: str | None, pixel_format: str, name: str) -> str:
+    """The colour space to assume for an image file when the user did not name one.
 
-    A space the file declares (``oiio:ColorSpace``) and the config knows wins, as its canonical
-    name. Otherwise float files (EXR, HDR, float TIFF) are ``scene_linear``; integer files
-    (8/16-bit PNG, JPEG, TIFF) are display-encoded: OIIO's "sRGB" (or no declaration) means
-    the config's sRGB texture space, "Linear" means ``scene_linear``. Anything else raises,
-    naming ``input_name`` (default: the file's path), rather than guess.
+    ``declared`` is what the file says (``oiio:ColorSpace``), ``pixel_format`` its stored
+    format ("uint8", "half", ...), ``name`` the input or path that errors name. A space the
+    file declares and the config knows wins, as its canonical name. Otherwise float files
+    (EXR, HDR, float TIFF) are ``scene_linear``; integer files (8/16-bit PNG, JPEG, TIFF) are
+    display-encoded: OIIO's "sRGB" (or no declaration) means the config's sRGB texture space,
+    "Linear" means ``scene_linear``. Anything else raises rather than guess.
     """
-    declared = image.colorspace or ""
+    declared = declared or ""
     key = declared.lower()
     if key in ("linear", "scene_linear"):
         return "scene_linear"
     canonical = config().getCanonicalName(declared) if declared else ""
     if canonical:
         return str(canonical)
-    if image.pixel_format in ("half", "float", "double"):
+    if pixel_format in ("half", "float", "double"):
         return "scene_linear"
-    name = input_name or image.path
     if key in ("", "srgb", "srgb_rec709_scene"):
         srgb = _srgb_texture_space()
         if srgb is None:
             raise BgmatteError(
                 name,
                 f"OCIO config {config_name()} has no sRGB texture colour space to read this "
-                f"{image.pixel_format} file with",
+                f"{pixel_format} file with",
                 "set the input's colour space explicitly",
             )
         return srgb

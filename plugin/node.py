@@ -28,8 +28,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bgmatte.errors import BgmatteError, RenderAborted
 from bgmatte.plugin import colour, temporal
-from bgmatte.plugin.errors import BgmatteError, RenderAborted
 from bgmatte.plugin.params import INPUTS, PARAMS, PASSES, resolve_params
 from bgmatte.plugin.solve import Matte, solve, unmix
 

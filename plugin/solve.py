@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from bgmatte import kernels
+from bgmatte.errors import BgmatteError
 from bgmatte.plugin import foreground, validate
 from bgmatte.plugin.align import align
 from bgmatte.plugin.engines import get_engine
-from bgmatte.plugin.errors import BgmatteError
 
 
 @dataclass(frozen=True)

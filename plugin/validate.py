@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bgmatte.plugin.errors import BgmatteError
+from bgmatte.errors import BgmatteError
 
 
 def as_rgb(pixels: np.ndarray, input_name: str) -> np.ndarray:

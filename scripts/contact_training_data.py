@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bgmatte.plugin.contact_sheet import contact_sheet
-from bgmatte.plugin.imageio import write_png
+from bgmatte.host_bridge.contact_sheet import contact_sheet
+from bgmatte.host_bridge.imageio import write_png
 from bgmatte.plugin.training.data import CompositeSampler
 
 

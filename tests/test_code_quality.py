@@ -26,7 +26,7 @@ def test_ruff_is_clean() -> None:
 
 def test_mypy_is_clean() -> None:
     run = subprocess.run(
-        [_tool("mypy"), "plugin", "kernels", "host_bridge", "bgmatte"],
+        [_tool("mypy"), "plugin", "kernels", "host_bridge", "bench", "bgmatte"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bgmatte.plugin.errors import BgmatteError
+from bgmatte.errors import BgmatteError
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The classical engine: a noise-adaptive difference matte with local colour unmixing.
 
 Steps (each a plain array operation, no learning):
-1. Match the clean plate's exposure and white balance to the plate (:mod:`bgmatte.plugin.drift`).
+1. Match the clean plate's exposure and white balance to the plate (:mod:`bgmatte.plugin.exposure`).
 2. Measure the difference in units of the sensor noise fitted on the images themselves
    (:mod:`bgmatte.plugin.noise`), taking the minimum over clean-plate shifts of up to
    ``shift_tolerance`` px so slight misregistration does not read as subject.
@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 
 from bgmatte.kernels import numpy_kernels as kernels
-from bgmatte.plugin.drift import matched_clean_plate
 from bgmatte.plugin.engines import EngineResult
+from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.noise import NoiseModel, fit_noise
 
 _PRE_BLUR = 0.8  # px, Gaussian pre-blur of the detection difference

@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from bgmatte import kernels
-from bgmatte.plugin.drift import matched_clean_plate
+from bgmatte.errors import BgmatteError
 from bgmatte.plugin.engines import EngineResult, classical
-from bgmatte.plugin.errors import BgmatteError
+from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.model.network import MattingNetwork, load_network
 
 SNAP = 0.02

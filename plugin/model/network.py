@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from torch import nn
 
-from bgmatte.plugin.errors import BgmatteError
+from bgmatte.errors import BgmatteError
 from bgmatte.plugin.model import encoding
-from bgmatte.plugin.model.base import ASPP, Decoder
+from bgmatte.plugin.model.decoder import ASPP, Decoder
 from bgmatte.plugin.model.mobilenet import MobileNetV2Encoder
 from bgmatte.plugin.model.refiner import Refiner
 

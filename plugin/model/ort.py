@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bgmatte.plugin.errors import BgmatteError
+from bgmatte.errors import BgmatteError
 from bgmatte.plugin.model.network import MattingNetwork
 
 OPSET = 17

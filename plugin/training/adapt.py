@@ -40,8 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bgmatte.errors import BgmatteError
 from bgmatte.plugin import temporal
-from bgmatte.plugin.errors import BgmatteError
 from bgmatte.plugin.model import encoding
 from bgmatte.plugin.model.network import MattingNetwork, load_network, save_weights
 from bgmatte.plugin.training import png

@@ -319,7 +319,7 @@ class CompositeSampler:
             noisy_plate = plate + self._noise(rng, plate, read, shot)
             clean = clean + self._noise(rng, clean, read, shot)
         if aug["match_exposure"] > 0 and rng.random() < aug["match_exposure"]:
-            from bgmatte.plugin.drift import matched_clean_plate
+            from bgmatte.plugin.exposure import matched_clean_plate
 
             clean = matched_clean_plate(noisy_plate, clean, True)
         return {"plate": noisy_plate, "clean_plate": clean, "background": background}

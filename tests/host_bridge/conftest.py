@@ -19,7 +19,7 @@ import OpenImageIO as oiio
 import pytest
 
 from bgmatte.host_bridge.cli import main
-from bgmatte.plugin.imageio import write_exr
+from bgmatte.host_bridge.imageio import write_exr
 
 H, W = 48, 64
 

@@ -15,8 +15,8 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
+from bgmatte.host_bridge.imageio import write_exr
 from bgmatte.plugin import colour
-from bgmatte.plugin.imageio import write_exr
 
 Run = Callable[..., tuple[int, str, str]]  # the `cli` fixture
 READ_FIX = "re-export the file; it looks truncated or corrupt"

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import bgmatte
-from bgmatte.host_bridge import bench
-from bgmatte.plugin import metrics
-from bgmatte.plugin.demo import make_demo_shot
-from bgmatte.plugin.imageio import write_exr
+from bgmatte.bench import benchmarks as bench
+from bgmatte.bench import metrics
+from bgmatte.bench.scenes.demo_shot import make_demo_shot
+from bgmatte.host_bridge.imageio import write_exr
 
 
 def test_quality_scores_cases_and_writes_sheets(

@@ -26,7 +26,7 @@ import pytest
 
 import bgmatte
 from bgmatte.host_bridge import install_ofx
-from bgmatte.plugin.imageio import read_image, write_exr
+from bgmatte.host_bridge.imageio import read_image, write_exr
 
 BUNDLE = install_ofx.bundle_path()
 pytestmark = pytest.mark.skipif(
@@ -644,7 +644,7 @@ def test_two_instances_on_two_threads(host: Host, desc: dict[str, Any]) -> None:
 
 
 def _moving(frames: int = 5) -> Any:
-    from bgmatte.plugin.moving import make_moving_shot
+    from bgmatte.bench.scenes.moving import make_moving_shot
 
     return make_moving_shot(frames, height=H, width=W, speed=0.5, seed=6)
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bgmatte.host_bridge.imageio import write_exr
 from bgmatte.plugin import colour
-from bgmatte.plugin.imageio import write_exr
 from bgmatte.plugin.params import PARAMS
 
 # Half keeps 11 significant bits; a product of two halves, rounded again, is within ~3 ulp.

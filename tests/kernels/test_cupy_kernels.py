@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import bgmatte.kernels as kernels
+from bgmatte.errors import BgmatteError
 from bgmatte.kernels import numpy_kernels as nk
-from bgmatte.plugin.errors import BgmatteError
 
 FIX = "install bgmatte[gpu] on a machine with an NVIDIA GPU, or use device='cpu'"
 

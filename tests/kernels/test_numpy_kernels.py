@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bgmatte.errors import BgmatteError
 from bgmatte.kernels import numpy_kernels as nk
-from bgmatte.plugin.errors import BgmatteError
 
 H, W = 7, 9
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bgmatte.plugin.demo import DemoShot, make_demo_shot
+from bgmatte.bench.scenes.demo_shot import DemoShot, make_demo_shot
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bgmatte.bench.scenes.moving import make_moving_shot
+from bgmatte.errors import BgmatteError
 from bgmatte.host_bridge.arrays import ArrayFetcher
 from bgmatte.host_bridge.cli import main
-from bgmatte.plugin.errors import BgmatteError
-from bgmatte.plugin.imageio import write_exr
-from bgmatte.plugin.moving import make_moving_shot
+from bgmatte.host_bridge.imageio import write_exr
 from bgmatte.plugin.node import Node
 from bgmatte.plugin.training.adapt import load_adapt_config
 from bgmatte.plugin.training.average import update_average

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 import bgmatte
-from bgmatte.plugin import metrics
+from bgmatte.bench import metrics
+from bgmatte.bench.scenes.shake import ShakenShot, apply_homography, grid_points, make_shaken_shot
+from bgmatte.errors import AlignmentWarning, BgmatteError
 from bgmatte.plugin.align import align, warning_message
-from bgmatte.plugin.errors import AlignmentWarning, BgmatteError
 from bgmatte.plugin.params import PARAMS_BY_NAME, resolve_params
-from bgmatte.plugin.shake import ShakenShot, apply_homography, grid_points, make_shaken_shot
 
 H, W = 240, 320
 
@@ -127,7 +127,7 @@ def test_align_param_in_the_table() -> None:
 
 def test_the_warning_names_the_frame(tmp_path: Path) -> None:
     from bgmatte.host_bridge.files import FileFetcher
-    from bgmatte.plugin.imageio import write_exr
+    from bgmatte.host_bridge.imageio import write_exr
     from bgmatte.plugin.node import Node
 
     rng = np.random.default_rng(5)
@@ -154,7 +154,7 @@ def _misregistration(plate: np.ndarray, clean: np.ndarray, clear: np.ndarray) ->
 
 
 def test_parallax_leaves_the_background_misregistered() -> None:
-    from bgmatte.plugin.shake import make_parallax_shot
+    from bgmatte.bench.scenes.shake import make_parallax_shot
 
     misses = []
     for px in (0.0, 5.0):
@@ -168,7 +168,7 @@ def test_parallax_leaves_the_background_misregistered() -> None:
 
 
 def test_bench_parallax_prints_background_and_subject(capsys: pytest.CaptureFixture[str]) -> None:
-    from bgmatte.host_bridge import bench
+    from bgmatte.bench import benchmarks as bench
 
     rows = bench.parallax_shots(1, 128, 160, [3.0], ["classical"], seed=1, extra={})
     assert rows[0]["subject"] > 0.9 and 0.0 <= rows[0]["background"] < 0.5

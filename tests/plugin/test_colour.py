@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bgmatte.errors import BgmatteError
 from bgmatte.plugin import colour
-from bgmatte.plugin.errors import BgmatteError
-from bgmatte.plugin.imageio import Image
 
 OCIO_FIX = "point $OCIO at a valid config.ocio or unset it to use the built-in ACES studio config"
 
@@ -54,11 +53,6 @@ def mini_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.write_text(MINI_CONFIG)
     monkeypatch.setenv("OCIO", str(path))
     return path
-
-
-def _image(fmt: str, colorspace: str | None, path: str = "x.png") -> Image:
-    pixels = np.zeros((1, 1, 3), np.float32)
-    return Image(pixels, ("R", "G", "B"), (0, 0), (0, 0, 1, 1), colorspace, path, fmt)
 
 
 def test_builtin_config() -> None:
@@ -143,7 +137,7 @@ def test_ocio_env_config(mini_config: Path) -> None:
     assert colour.resolve("linear_alias", "plate") == "lin"
     out = colour.to_working(np.array([[[0.5, 1.0, 2.0]]], np.float32), "sRGB", "plate")
     np.testing.assert_allclose(out[0, 0], [0.21404, 1.0, 4.9538], rtol=1e-3)
-    assert colour.default_colorspace(_image("uint8", None)) == "sRGB"
+    assert colour.default_colorspace(None, "uint8", "x.png") == "sRGB"
     msg = (
         f"plate: unknown colour space 'ACEScg' in OCIO config {mini_config}; "
         "pick one listed by `bgmatte info --colorspaces`"
@@ -196,27 +190,16 @@ def test_bad_ocio_config(
     ],
 )
 def test_default_colorspace(fmt: str, declared: str | None, expected: str) -> None:
-    assert colour.default_colorspace(_image(fmt, declared)) == expected
+    assert colour.default_colorspace(declared, fmt, "x.png") == expected
 
 
 def test_default_colorspace_unknown_declaration() -> None:
     with pytest.raises(BgmatteError) as info:
-        colour.default_colorspace(_image("uint8", "MysteryGamma"), "plate")
+        colour.default_colorspace("MysteryGamma", "uint8", "plate")
     assert str(info.value) == (
         f"plate: the file declares colour space 'MysteryGamma', unknown in OCIO config "
         f"{colour.config_name()}; set the input's colour space explicitly"
     )
-
-
-def test_default_colorspace_from_real_files(tmp_path: Path) -> None:
-    from bgmatte.plugin.imageio import read_image, write_exr, write_png
-
-    write_png(str(tmp_path / "a.png"), np.zeros((2, 2, 3), np.uint8))
-    png = read_image(str(tmp_path / "a.png"), "plate")
-    assert colour.default_colorspace(png) == "sRGB Encoded Rec.709 (sRGB)"
-    write_exr(str(tmp_path / "a.exr"), [("", np.zeros((2, 2, 3), np.float32))])
-    exr = read_image(str(tmp_path / "a.exr"), "plate")
-    assert colour.default_colorspace(exr) == "scene_linear"
 
 
 def test_caches_are_shared_across_threads(monkeypatch: pytest.MonkeyPatch) -> None:

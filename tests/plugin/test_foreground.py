@@ -7,8 +7,8 @@ import numpy as np
 
 import bgmatte
 from bgmatte import kernels
+from bgmatte.bench.scenes.demo_shot import DemoShot
 from bgmatte.plugin import foreground
-from bgmatte.plugin.demo import DemoShot
 from bgmatte.plugin.solve import unmix
 
 SUBJECT = np.array([0.4, 0.2, 0.1], np.float32)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import bgmatte
-from bgmatte.plugin.demo import DemoShot
+from bgmatte.bench.scenes.demo_shot import DemoShot
 
 
 def _sad(a: np.ndarray, b: np.ndarray) -> float:

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bgmatte.plugin.errors import BgmatteError
+from bgmatte.errors import BgmatteError
 from bgmatte.plugin.model import encoding
 from bgmatte.plugin.model.network import (
     MattingNetwork,

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import bgmatte
-from bgmatte.plugin.demo import DemoShot
+from bgmatte.bench.scenes.demo_shot import DemoShot
 from bgmatte.plugin.model.network import MattingNetwork, NetworkConfig, save_weights
 
 TINY = NetworkConfig(

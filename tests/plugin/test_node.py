@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import bgmatte
+from bgmatte.bench.scenes.demo_shot import DemoShot
 from bgmatte.host_bridge.arrays import ArrayFetcher
 from bgmatte.plugin import node as node_module
-from bgmatte.plugin.demo import DemoShot
 from bgmatte.plugin.node import Node
 from bgmatte.plugin.params import INPUTS, PARAMS, PASSES
 

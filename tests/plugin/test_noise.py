@@ -44,7 +44,7 @@ def test_noise_free_difference_gives_a_finite_floor() -> None:
 
 def test_noise_free_frame_is_matted() -> None:
     import bgmatte
-    from bgmatte.plugin.demo import make_demo_shot
+    from bgmatte.bench.scenes.demo_shot import make_demo_shot
 
     shot = make_demo_shot(height=60, width=80, seed=1)
     a = shot.alpha[..., None]

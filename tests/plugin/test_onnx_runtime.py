@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import bgmatte
-from bgmatte.plugin.demo import DemoShot
+from bgmatte.bench.scenes.demo_shot import DemoShot
+from bgmatte.errors import BgmatteError
 from bgmatte.plugin.engines.network import get_model
-from bgmatte.plugin.errors import BgmatteError
 from bgmatte.plugin.model.ort import onnxruntime_network
 
 pytest.importorskip("onnxruntime")

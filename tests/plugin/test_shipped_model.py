@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import bgmatte
-from bgmatte.plugin.demo import DemoShot
+from bgmatte.bench.scenes.demo_shot import DemoShot
 from bgmatte.plugin.engines.network import SHIPPED
 from bgmatte.plugin.model.network import load_network
 

@@ -7,10 +7,10 @@ import re
 import numpy as np
 import pytest
 
+from bgmatte.bench import metrics
+from bgmatte.bench.scenes.moving import MovingShot, make_moving_shot
+from bgmatte.errors import BgmatteError
 from bgmatte.host_bridge.arrays import ArrayFetcher
-from bgmatte.plugin import metrics
-from bgmatte.plugin.errors import BgmatteError
-from bgmatte.plugin.moving import MovingShot, make_moving_shot
 from bgmatte.plugin.node import Node
 
 N = 6
@@ -99,7 +99,7 @@ def test_dtssd_measures_the_error_in_change() -> None:
 
 
 def test_bench_temporal_prints_flicker_and_sad(capsys: pytest.CaptureFixture[str]) -> None:
-    from bgmatte.host_bridge import bench
+    from bgmatte.bench import benchmarks as bench
 
     rows = bench.temporal(3, 48, 64, [0.5], [1], seed=2, extra={"engine": "classical"})
     assert [r["radius"] for r in rows] == [0, 1]
@@ -121,7 +121,7 @@ def test_carried_image_follows_the_subject() -> None:
 
 
 def test_steady_floor_is_zero_for_the_truth_and_the_dtssd_of_a_steady_error() -> None:
-    from bgmatte.host_bridge.bench import steady_floor
+    from bgmatte.bench.benchmarks import steady_floor
 
     shot = make_moving_shot(4, height=48, width=64, speed=1.0, seed=3)
     assert steady_floor(shot, shot.alphas) == 0.0

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from bgmatte.plugin.errors import BgmatteError
+from bgmatte.errors import BgmatteError
 from bgmatte.plugin.model.network import load_network
 from bgmatte.plugin.training.losses import band_alpha_loss, matting_losses, unknown_band
 from bgmatte.plugin.training.train import detail_hint, load_config, train

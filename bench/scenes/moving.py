@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bgmatte.plugin import demo
+from bgmatte.bench.scenes import demo_shot as demo
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bgmatte.plugin.drift import estimate_gain
+from bgmatte.plugin.exposure import estimate_gain
 
 
 def _scene(fill: float, gain: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """Generated hand-held shots with a known camera shake, for the alignment tests and benchmark.
 
-The plate is the demo subject (:func:`bgmatte.plugin.demo.make_demo_shot`: soft body,
+The plate is the demo subject (:func:`bgmatte.bench.scenes.demo_shot.make_demo_shot`: soft body,
 strands, veil) over a textured HDR background with lights far above 1.0. The clean plate sees
 the same background through a camera that moved: a rotation about a random point plus a
 translation, scaled so that no pixel of the frame moves more than ``shake_px``. It has its
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bgmatte.plugin.demo import CLEAN_PLATE_DRIFT, capture, make_demo_shot, texture
+from bgmatte.bench.scenes.demo_shot import CLEAN_PLATE_DRIFT, capture, make_demo_shot, texture
 
 _SS = 2  # supersampling of the background
 

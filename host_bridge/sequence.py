@@ -11,7 +11,7 @@ import glob
 import os
 import re
 
-from bgmatte.plugin.errors import BgmatteError
+from bgmatte.errors import BgmatteError
 
 __all__ = ["find_frames", "frame_path", "has_pattern", "parse_frames"]
 

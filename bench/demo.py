@@ -7,11 +7,11 @@ import os
 
 import numpy as np
 
+from bgmatte.bench.scenes.demo_shot import make_demo_shot
 from bgmatte.host_bridge.arrays import ArrayFetcher
+from bgmatte.host_bridge.contact_sheet import contact_sheet
+from bgmatte.host_bridge.imageio import write_exr, write_png
 from bgmatte.plugin import colour, foreground
-from bgmatte.plugin.contact_sheet import contact_sheet
-from bgmatte.plugin.demo import make_demo_shot
-from bgmatte.plugin.imageio import write_exr, write_png
 from bgmatte.plugin.node import Node
 
 _LAYERS = ("alpha", "foreground", "composite", "difference", "segmentation", "error")

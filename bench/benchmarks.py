@@ -2,7 +2,7 @@
 that print figures.
 
 quality: per case and mean, SAD / MSE / gradient / connectivity errors (Rhemann et al. 2009,
-:mod:`bgmatte.plugin.metrics`) of each engine on case folders in the shared benchmark format
+:mod:`bgmatte.bench.metrics`) of each engine on case folders in the shared benchmark format
 (plate.exr, clean_plate.exr, alpha_gt.exr).
 
 speed: the whole ``bgmatte.matte`` call (linear float32 arrays in, alpha and foreground
@@ -10,18 +10,18 @@ out) on synthetic scene-linear HD and 4K frames; median seconds per frame over N
 after warm-up, torch threads set explicitly, and the peak resident memory of a child
 process per resolution (so one size's memory does not hide another's).
 
-align: N generated hand-held shots (:mod:`bgmatte.plugin.shake`, seeded) with a known
+align: N generated hand-held shots (:mod:`bgmatte.bench.scenes.shake`, seeded) with a known
 camera shake; per shot the true shake, the alignment's median residual against the true
 homography over the visible background, and the matte SAD with the shake (align auto)
 against the same shot without shake (and with align off, for scale); then the mean.
 
-temporal: generated moving-subject shots (:mod:`bgmatte.plugin.moving`, seeded) rendered
+temporal: generated moving-subject shots (:mod:`bgmatte.bench.scenes.moving`, seeded) rendered
 through the node with each frame alone (temporal_radius 0) and with the temporal window;
-per setting the flicker (dtSSD, :func:`bgmatte.plugin.metrics.dtssd`) and the mean SAD over
+per setting the flicker (dtSSD, :func:`bgmatte.bench.metrics.dtssd`) and the mean SAD over
 the frames, and the ratio of the flickers; per speed the steady floor (:func:`steady_floor`):
 the dtSSD a matte with the per-frame errors and no flicker at all would score.
 
-parallax: generated hand-held shots (:func:`bgmatte.plugin.shake.make_parallax_shot`) whose
+parallax: generated hand-held shots (:func:`bgmatte.bench.scenes.shake.make_parallax_shot`) whose
 near layer moves further than the far background, so alignment leaves it misregistered by
 the parallax; per engine and parallax, the mean alpha on the true background (all of it, and
 the near layer's part) and on the solid subject.
@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from bgmatte.plugin.moving import MovingShot
+    from bgmatte.bench.scenes.moving import MovingShot
 
 SIZES = {"HD": (1080, 1920), "4K": (2160, 3840)}
 
@@ -76,9 +76,9 @@ def quality(
     ``by_alpha``: also print where each SAD comes from, by bins of the true alpha (rows get
     ``by_alpha``: [lo, hi, fraction, over, under] per bin)."""
     import bgmatte
-    from bgmatte.plugin import metrics
-    from bgmatte.plugin.errors import BgmatteError
-    from bgmatte.plugin.imageio import read_image
+    from bgmatte.bench import metrics
+    from bgmatte.errors import BgmatteError
+    from bgmatte.host_bridge.imageio import read_image
 
     cases = find_cases(roots)
     if not cases:
@@ -155,9 +155,9 @@ def _quality_sheet(
     path: Path, plate: np.ndarray, clean: np.ndarray, true: np.ndarray, got: Any
 ) -> None:
     """Every stage of one case's matte beside the ground truth, for a person to look at."""
+    from bgmatte.host_bridge.contact_sheet import contact_sheet
+    from bgmatte.host_bridge.imageio import write_png
     from bgmatte.host_bridge.preview import over_checkerboard
-    from bgmatte.plugin.contact_sheet import contact_sheet
-    from bgmatte.plugin.imageio import write_png
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tiles = [
@@ -255,7 +255,7 @@ def speed(
     for engine in engines:
         for size in sizes:
             code = (
-                "import json,sys; from bgmatte.host_bridge.bench import speed_child; "
+                "import json,sys; from bgmatte.bench.benchmarks import speed_child; "
                 f"print(json.dumps(speed_child({size!r}, {frames}, {warmup}, {threads}, "
                 f"{engine!r}, {extra or {}!r}, {device!r})))"
             )
@@ -285,9 +285,9 @@ def align_shots(
     import warnings
 
     import bgmatte
-    from bgmatte.plugin import metrics
+    from bgmatte.bench import metrics
+    from bgmatte.bench.scenes.shake import apply_homography, grid_points, make_shaken_shot
     from bgmatte.plugin.align import align
-    from bgmatte.plugin.shake import apply_homography, grid_points, make_shaken_shot
 
     rng = np.random.default_rng(seed)
     rows = []
@@ -354,9 +354,9 @@ def temporal(
     extra: dict[str, object],
 ) -> list[dict]:
     """Run the temporal benchmark (see module docstring); prints a table, returns the rows."""
+    from bgmatte.bench import metrics
+    from bgmatte.bench.scenes.moving import make_moving_shot
     from bgmatte.host_bridge.arrays import ArrayFetcher
-    from bgmatte.plugin import metrics
-    from bgmatte.plugin.moving import make_moving_shot
     from bgmatte.plugin.node import Node
 
     rows = []
@@ -409,7 +409,7 @@ def steady_floor(shot: MovingShot, alphas: Sequence[np.ndarray]) -> float:
     the subject changes from frame to frame too, so no temporal filter that keeps the
     per-frame accuracy goes below this; only a more accurate per-frame matte does.
     """
-    from bgmatte.plugin import metrics
+    from bgmatte.bench import metrics
 
     n = len(alphas)
     truth = shot.alphas
@@ -432,10 +432,10 @@ def adapt_shot(
     out: str,
 ) -> list[dict]:
     """Run the adaptation benchmark (see module docstring); prints a table, returns the rows."""
+    from bgmatte.bench import metrics
+    from bgmatte.bench.scenes.moving import make_moving_shot
     from bgmatte.host_bridge.arrays import ArrayFetcher
-    from bgmatte.plugin import metrics
     from bgmatte.plugin.engines.network import weights_path
-    from bgmatte.plugin.moving import make_moving_shot
     from bgmatte.plugin.node import Node
     from bgmatte.plugin.training.adapt import adapt, load_adapt_config, prepare, teacher_node
 
@@ -502,7 +502,7 @@ def parallax_shots(
     import warnings
 
     import bgmatte
-    from bgmatte.plugin.shake import make_parallax_shot
+    from bgmatte.bench.scenes.shake import make_parallax_shot
 
     rows = []
     print("| parallax px | engine | alpha on background | on near layer | on solid subject |")

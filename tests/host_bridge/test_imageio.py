@@ -1,4 +1,4 @@
-"""OpenImageIO read/write (bgmatte.plugin.imageio): round trips, windows, layers, errors."""
+"""OpenImageIO read/write (bgmatte.host_bridge.imageio): round trips, windows, layers, errors."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from bgmatte.plugin.errors import BgmatteError
-from bgmatte.plugin.imageio import Image, read_image, write_exr, write_png
+from bgmatte.errors import BgmatteError
+from bgmatte.host_bridge.imageio import Image, read_image, write_exr, write_png
 
 READ_FIX = "re-export the file; it looks truncated or corrupt"
 WRITE_FIX = "check that the folder exists and is writable"

@@ -1,4 +1,4 @@
-"""Frame patterns and frame ranges (bgmatte.plugin.sequence)."""
+"""Frame patterns and frame ranges (bgmatte.host_bridge.sequence)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bgmatte.plugin.errors import BgmatteError
-from bgmatte.plugin.sequence import find_frames, frame_path, has_pattern, parse_frames
+from bgmatte.errors import BgmatteError
+from bgmatte.host_bridge.sequence import find_frames, frame_path, has_pattern, parse_frames
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import OpenImageIO as oiio
 
-from bgmatte.plugin.errors import BgmatteError
+from bgmatte.errors import BgmatteError
 
 __all__ = ["Image", "read_image", "write_exr", "write_png"]
 
