@@ -23,6 +23,11 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def cli_spelling(name: str) -> str:
+    """A parameter as the command line spells it: its flag (the requested passes: --pass)."""
+    return "--pass" if name == "passes" else _flag(name)
+
+
 def _add_params(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("node parameters")
     for p in PARAMS:
@@ -433,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args.out, device=args.device)
         return _info(args)
     except BgmatteError as err:
-        print(f"bgmatte: error: {err}", file=sys.stderr)
+        print(f"bgmatte: error: {err.spelled(cli_spelling)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bgmatte: interrupted", file=sys.stderr)

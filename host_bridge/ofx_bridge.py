@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from bgmatte.errors import BgmatteError, RenderAborted
-from bgmatte.plugin.params import INPUTS, PARAMS, resolve_params
+from bgmatte.errors import BgmatteError, RenderAborted, param
+from bgmatte.plugin.params import INPUTS, PARAMS, PARAMS_BY_NAME, resolve_params
 
 __all__ = ["Effect", "RenderAborted", "describe", "error_message", "host_values"]
 
@@ -109,7 +109,7 @@ def host_values(raw: Mapping[str, Any]) -> dict[str, Any]:
             index = int(v)
             if not 0 <= index < len(p.choices):
                 raise BgmatteError(
-                    f"param {p.name}", f"choice index {index} is out of range", "pick an entry"
+                    param(p.name), f"choice index {index} is out of range", "pick an entry"
                 )
             values[p.name] = p.choices[index]
         elif p.type == "bool":
@@ -217,7 +217,7 @@ class Effect:
         space = values["colorspace"]  # host images are scene_linear: 'auto' converts nothing
         if space != "auto":
             try:
-                if colour.resolve(space, "param colorspace") != colour.working_space():
+                if colour.resolve(space, param("colorspace")) != colour.working_space():
                     return None
             except BgmatteError:
                 return None  # the render reports it
@@ -281,11 +281,20 @@ class Effect:
         out[y1 - oy1 : y2 - oy1, x1 - ox1 : x2 - ox1, :] = pixels[::-1]
 
 
+def ofx_spelling(name: str) -> str:
+    """A parameter as an OpenFX user sees it: its label in the host's parameter panel (the
+    requested passes are the Output menu)."""
+    if name == "passes":
+        name = "output"
+    found = PARAMS_BY_NAME.get(name)
+    return f"parameter '{found.label}'" if found is not None else name
+
+
 def error_message(exc: BaseException) -> str:
     """One line for the host's message suite: the project's own errors as they read; any
     other exception is a bug, so its traceback also goes to stderr (the host's log)."""
     if isinstance(exc, BgmatteError):
-        return f"bgmatte: {exc}"
+        return f"bgmatte: {exc.spelled(ofx_spelling)}"
     import traceback
 
     traceback.print_exception(exc)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bgmatte.errors import BgmatteError
+from bgmatte.errors import BgmatteError, param
 from bgmatte.host_bridge.files import FileFetcher
 from bgmatte.host_bridge.imageio import write_exr
 from bgmatte.host_bridge.sequence import find_frames, frame_path, has_pattern
@@ -83,7 +83,7 @@ def render_shot(
     node = Node(params, device=device)
     if node.values["colorspace"] != "auto":
         # Checked up front so the message names the param, not the first input converted.
-        colour.resolve(node.values["colorspace"], "param colorspace")
+        colour.resolve(node.values["colorspace"], param("colorspace"))
     primary = node.values["output"]
     extra = [p for p in passes if p != primary]
     working = colour.working_space()

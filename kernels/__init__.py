@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from types import ModuleType
 
-from bgmatte.errors import BgmatteError
+from bgmatte.errors import BgmatteError, param
 from bgmatte.kernels.numpy_kernels import (
     composite,
     difference,
@@ -79,7 +79,7 @@ def _gpu_match(device: str) -> re.Match[str] | None:
     match = _CUDA.fullmatch(name)
     if match is None:
         raise BgmatteError(
-            "device", f"unknown device {device!r}", "use 'cpu', 'cuda', 'cuda:N' or 'gpu'"
+            param("device"), f"unknown device {device!r}", "use 'cpu', 'cuda', 'cuda:N' or 'gpu'"
         )
     return match
 
@@ -106,9 +106,10 @@ def for_device(device: str) -> ModuleType:
     problem = _cupy_problem(int(match.group(1)) if match.group(1) else None)
     if problem is not None:
         raise BgmatteError(
-            "device",
+            param("device"),
             f"CuPy with a CUDA GPU is not available ({problem})",
-            "install bgmatte[gpu] on a machine with an NVIDIA GPU, or use device='cpu'",
+            "install bgmatte[gpu] on a machine with an NVIDIA GPU, or set "
+            f"{param('device')} to 'cpu'",
         )
     from bgmatte.kernels import cupy_kernels
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bgmatte.errors import BgmatteError, RenderAborted
+from bgmatte.errors import BgmatteError, RenderAborted, param
 from bgmatte.plugin import colour, temporal
 from bgmatte.plugin.params import INPUTS, PARAMS, PASSES, resolve_params
 from bgmatte.plugin.solve import Matte, solve, unmix
@@ -157,7 +157,7 @@ class Node:
             if got is None or not got.label or got.label.startswith("<"):
                 raise
             # Name the file (and so the frame) the bad pixels came from.
-            raise BgmatteError(f"{err.input_name} {got.label}", err.problem, err.fix) from err
+            raise err.naming(f"{err.input_name} {got.label}") from err
 
     def single_frame(
         self, frame: int, fetcher: Fetcher, report: Callable[[float], None] | None = None
@@ -227,7 +227,7 @@ class Node:
         for name in names:
             if name not in PASSES:
                 raise BgmatteError(
-                    "--pass", f"unknown pass '{name}'", f"pick from {', '.join(PASSES)}"
+                    param("passes"), f"unknown pass '{name}'", f"pick from {', '.join(PASSES)}"
                 )
         result = self.solve_frame(frame, fetcher, progress)
         if progress is not None and progress(1.0):

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bgmatte.errors import BgmatteError
+from bgmatte.errors import BgmatteError, param
 
 ParamType = Literal["choice", "float", "int", "bool", "string", "path"]
 
@@ -40,7 +40,7 @@ class Param:
 
     def check(self, value: Any) -> Any:
         """Return ``value`` converted to this param's type, or raise BgmatteError."""
-        where = f"param {self.name}"
+        where = param(self.name)
         if self.type == "choice":
             assert self.choices is not None
             if value not in self.choices:
@@ -289,7 +289,9 @@ def resolve_params(values: Mapping[str, Any] | None = None) -> dict[str, Any]:
     for name, value in (values or {}).items():
         if name not in PARAMS_BY_NAME:
             raise BgmatteError(
-                f"param {name}", "is not a parameter of the node", "see `bgmatte render --help`"
+                param(name),
+                "is not a parameter of the node",
+                f"use one of {', '.join(PARAMS_BY_NAME)}",
             )
         out[name] = PARAMS_BY_NAME[name].check(value)
     return out

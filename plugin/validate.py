@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bgmatte.errors import BgmatteError
+from bgmatte.errors import BgmatteError, param
 
 
 def as_rgb(pixels: np.ndarray, input_name: str) -> np.ndarray:
@@ -70,5 +70,5 @@ def finite(pixels: np.ndarray, input_name: str, policy: str) -> np.ndarray:
     raise BgmatteError(
         input_name,
         f"{count} pixel{'s are' if count != 1 else ' is'} NaN or Inf",
-        "fix the source, or set the nan policy to 'zero' (--nan zero) to replace them with 0",
+        f"fix the source, or set {param('nan')} to 'zero' to replace them with 0",
     )

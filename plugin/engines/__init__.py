@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bgmatte.errors import BgmatteError
+from bgmatte.errors import BgmatteError, param
 
 
 @dataclass(frozen=True)
@@ -50,4 +50,4 @@ def get_engine(name: str) -> Engine:
         from bgmatte.plugin.engines.network import run as run_network
 
         return run_network
-    raise BgmatteError("param engine", f"unknown engine '{name}'", "use 'network' or 'classical'")
+    raise BgmatteError(param("engine"), f"unknown engine '{name}'", "use 'network' or 'classical'")

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from bgmatte import kernels
-from bgmatte.errors import BgmatteError
+from bgmatte.errors import BgmatteError, param
 from bgmatte.plugin.engines import EngineResult, classical
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.model.network import MattingNetwork, load_network
@@ -43,9 +43,10 @@ def weights_path(name: str) -> Path:
     if not name:
         if not SHIPPED.is_file():
             raise BgmatteError(
-                "param weights",
+                param("weights"),
                 f"the shipped model {SHIPPED} is missing",
-                "reinstall bgmatte, pass --weights, or use --engine classical",
+                f"reinstall bgmatte, set {param('weights')}, or set {param('engine')} to "
+                "'classical'",
             )
         return SHIPPED
     return Path(os.path.expanduser(name))
@@ -58,15 +59,16 @@ def torch_device(device: str) -> torch.device:
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise BgmatteError(
-            "device",
+            param("device"),
             f"PyTorch {torch.__version__} sees no CUDA GPU for the network",
-            "install a CUDA build of PyTorch on a machine with an NVIDIA GPU, or use device='cpu'",
+            "install a CUDA build of PyTorch on a machine with an NVIDIA GPU, or set "
+            f"{param('device')} to 'cpu'",
         )
     if index >= torch.cuda.device_count():
         raise BgmatteError(
-            "device",
+            param("device"),
             f"{device} does not exist (PyTorch sees {torch.cuda.device_count()} CUDA GPUs)",
-            "pick one of those, or use device='cpu'",
+            f"pick one of those, or set {param('device')} to 'cpu'",
         )
     return torch.device("cuda", index)
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from torch import nn
 
-from bgmatte.errors import BgmatteError
+from bgmatte.errors import BgmatteError, param
 from bgmatte.plugin.model import encoding
 from bgmatte.plugin.model.decoder import ASPP, Decoder
 from bgmatte.plugin.model.mobilenet import MobileNetV2Encoder
@@ -90,7 +90,9 @@ class MattingNetwork(nn.Module):
             deep, skips = 2048, [512, 256, 64]
         else:
             raise BgmatteError(
-                "weights", f"unknown backbone '{config.backbone}'", "use mobilenetv2 or resnet50"
+                param("weights"),
+                f"unknown backbone '{config.backbone}'",
+                "use mobilenetv2 or resnet50",
             )
         self.aspp = ASPP(deep, (3, 6, 9), config.aspp_channels)
         dec = (config.aspp_channels, *config.decoder_channels[1:], 1 + 3 + 1 + config.hidden)
@@ -245,7 +247,9 @@ def load_network(path: str | Path, **runtime: Any) -> MattingNetwork:
     ``.pth`` checkpoint (``backbone.*``, ``aspp.*``, ``decoder.*``, ``refiner.*``)."""
     path = Path(path)
     if not path.is_file():
-        raise BgmatteError("weights", f"file not found: {path}", "check the --weights path")
+        raise BgmatteError(
+            param("weights"), f"file not found: {path}", f"check the {param('weights')} path"
+        )
     try:
         if path.suffix == ".safetensors":
             from safetensors import safe_open
@@ -270,7 +274,7 @@ def load_network(path: str | Path, **runtime: Any) -> MattingNetwork:
     except (OSError, RuntimeError, ValueError, KeyError, TypeError, EOFError,
             pickle.UnpicklingError, SafetensorError) as exc:  # fmt: skip
         raise BgmatteError(
-            "weights",
+            param("weights"),
             f"cannot read {path} ({str(exc).splitlines()[0][:120]})",
             "pass a bgmatte .safetensors file or an official BGMv2 .pth checkpoint",
         ) from exc
@@ -281,7 +285,7 @@ def load_network(path: str | Path, **runtime: Any) -> MattingNetwork:
     misshapen = [k for k in own if k in state and state[k].shape != own[k].shape]
     if missing or unexpected or misshapen:
         raise BgmatteError(
-            "weights",
+            param("weights"),
             f"{path} does not fit the {config.backbone} network ({len(missing)} missing, "
             f"{len(unexpected)} unexpected, {len(misshapen)} misshapen tensors)",
             "pass weights saved by bgmatte or an official BGMv2 checkpoint",

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bgmatte.errors import BgmatteError
+from bgmatte.errors import BgmatteError, param
 from bgmatte.plugin.model.network import MattingNetwork
 
 OPSET = 17
@@ -38,7 +38,7 @@ def _onnxruntime() -> Any:
         import onnx  # noqa: F401
         import onnxruntime
     except ImportError as exc:
-        raise BgmatteError("param runtime", f"ONNX export is not available ({exc})", FIX) from None
+        raise BgmatteError(param("runtime"), f"ONNX export is not available ({exc})", FIX) from None
     return onnxruntime
 
 

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bgmatte.errors import BgmatteError
+from bgmatte.errors import BgmatteError, param
 from bgmatte.plugin import temporal
 from bgmatte.plugin.model import encoding
 from bgmatte.plugin.model.network import MattingNetwork, load_network, save_weights
@@ -79,12 +79,14 @@ def load_adapt_config(path: str | Path | None) -> dict[str, Any]:
             raw = tomllib.loads(Path(path).read_text()).get("adapt", {})
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise BgmatteError(
-                "--config", f"cannot read {path} ({exc})", "pass a TOML config"
+                param("config"), f"cannot read {path} ({exc})", "pass a TOML config"
             ) from exc
     unknown = set(raw) - set(ADAPT_DEFAULTS)
     if unknown:
         raise BgmatteError(
-            "--config", f"unknown adapt keys {sorted(unknown)}", f"use {sorted(ADAPT_DEFAULTS)}"
+            param("config"),
+            f"unknown adapt keys {sorted(unknown)}",
+            f"use {sorted(ADAPT_DEFAULTS)}",
         )
     return {**ADAPT_DEFAULTS, **raw}
 
@@ -330,7 +332,9 @@ def adapt(
     student = load_network(weights)
     if not student.config.segmentation:
         raise BgmatteError(
-            "--weights", f"{weights} takes no segmentation prior", "adapt a bgmatte photo model"
+            param("weights"),
+            f"{weights} takes no segmentation prior",
+            "adapt a bgmatte photo model",
         )
     # Train at the base scale the node will use on this shot's frames ('auto').
     from bgmatte.plugin.engines.network import base_scale

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bgmatte.errors import BgmatteError
+from bgmatte.errors import BgmatteError, param
 from bgmatte.plugin.model import encoding
 from bgmatte.plugin.model.network import MattingNetwork, NetworkConfig, save_weights
 from bgmatte.plugin.training import png
@@ -72,11 +72,15 @@ def load_config(path: str | Path) -> dict[str, Any]:
     try:
         raw = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise BgmatteError("--config", f"cannot read {path} ({exc})", "pass a TOML config") from exc
+        raise BgmatteError(
+            param("config"), f"cannot read {path} ({exc})", "pass a TOML config"
+        ) from exc
     unknown = set(raw.get("train", {})) - set(TRAIN_DEFAULTS)
     if unknown:
         raise BgmatteError(
-            "--config", f"unknown train keys {sorted(unknown)}", f"use {sorted(TRAIN_DEFAULTS)}"
+            param("config"),
+            f"unknown train keys {sorted(unknown)}",
+            f"use {sorted(TRAIN_DEFAULTS)}",
         )
     model = dict(raw.get("model", {}))
     if "decoder_channels" in model:
@@ -455,5 +459,5 @@ def _wandb(out: Path, cfg: dict[str, Any]) -> Any:
     try:
         import wandb
     except ImportError as exc:
-        raise BgmatteError("--wandb", "wandb is not installed", "pip install wandb") from exc
+        raise BgmatteError(param("wandb"), "wandb is not installed", "pip install wandb") from exc
     return wandb.init(project="bgmatte", dir=str(out), config=cfg, mode="offline")

@@ -20,7 +20,7 @@ from bgmatte.plugin import colour
 
 Run = Callable[..., tuple[int, str, str]]  # the `cli` fixture
 READ_FIX = "re-export the file; it looks truncated or corrupt"
-NAN_FIX = "fix the source, or set the nan policy to 'zero' (--nan zero) to replace them with 0"
+NAN_FIX = "fix the source, or set --nan to 'zero' to replace them with 0"
 FRAMES_FIX = "write it as 1001-1100, 1-20x2 or 1,5,9"
 RANGE_FIX = "pass a value in range"
 
@@ -166,7 +166,7 @@ def test_unknown_colour_space(cli: Run, shot: Any, kit: Any) -> None:
     got = _render(cli, shot.plate, shot.clean, shot.out(), "--colorspace", "nonsense")
     _fails(
         got,
-        f"param colorspace: unknown colour space 'nonsense' in OCIO config "
+        f"--colorspace: unknown colour space 'nonsense' in OCIO config "
         f"{colour.config_name()}; pick one listed by `bgmatte info --colorspaces`",
         shot.folder,
         kit,
@@ -227,11 +227,11 @@ def test_bad_frames(cli: Run, shot: Any, kit: Any, frames: str, message: str) ->
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [
-        ("--threshold", "1000", f"param threshold: 1000.0 is outside 0.5..50; {RANGE_FIX}"),
-        ("--softness", "0", f"param softness: 0.0 is outside 0.5..100; {RANGE_FIX}"),
-        ("--shift-tolerance", "7", f"param shift_tolerance: 7 is outside 0..3; {RANGE_FIX}"),
-        ("--threshold", "nan", f"param threshold: nan is outside 0.5..50; {RANGE_FIX}"),
-        ("--colorspace", "", "param colorspace: '' is not a non-empty string; pass a name"),
+        ("--threshold", "1000", f"--threshold: 1000.0 is outside 0.5..50; {RANGE_FIX}"),
+        ("--softness", "0", f"--softness: 0.0 is outside 0.5..100; {RANGE_FIX}"),
+        ("--shift-tolerance", "7", f"--shift-tolerance: 7 is outside 0..3; {RANGE_FIX}"),
+        ("--threshold", "nan", f"--threshold: nan is outside 0.5..50; {RANGE_FIX}"),
+        ("--colorspace", "", "--colorspace: '' is not a non-empty string; pass a name"),
     ],
 )
 def test_param_out_of_range(

@@ -20,7 +20,7 @@ import bgmatte.kernels as kernels
 from bgmatte.errors import BgmatteError
 from bgmatte.kernels import numpy_kernels as nk
 
-FIX = "install bgmatte[gpu] on a machine with an NVIDIA GPU, or use device='cpu'"
+FIX = "install bgmatte[gpu] on a machine with an NVIDIA GPU, or set device to 'cpu'"
 
 # ---------------------------------------------------------------- CPU-only
 

@@ -62,7 +62,7 @@ def test_a_few_steps_write_weights_logs_and_a_report(
 def test_config_errors_are_named(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[adapt]\nstep = 3\n")
-    with pytest.raises(BgmatteError, match=re.escape("--config: unknown adapt keys ['step']")):
+    with pytest.raises(BgmatteError, match=re.escape("config: unknown adapt keys ['step']")):
         load_adapt_config(config)
     assert load_adapt_config(None)["steps"] == 300
 

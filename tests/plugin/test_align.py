@@ -121,7 +121,7 @@ def test_align_param_in_the_table() -> None:
     param = PARAMS_BY_NAME["align"]
     assert param.default == "auto"
     assert param.choices == ("off", "auto", "homography")
-    with pytest.raises(BgmatteError, match="param align: 'on' is not one of off, auto, homography"):
+    with pytest.raises(BgmatteError, match="align: 'on' is not one of off, auto, homography"):
         resolve_params({"align": "on"})
 
 

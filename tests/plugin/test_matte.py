@@ -9,6 +9,7 @@ import pytest
 
 import bgmatte
 from bgmatte.bench.scenes.demo_shot import DemoShot
+from bgmatte.plugin.params import PARAMS_BY_NAME
 
 
 def _sad(a: np.ndarray, b: np.ndarray) -> float:
@@ -82,14 +83,14 @@ def test_colorspace_converts_inputs_to_the_working_space(small_shot: DemoShot) -
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"threshold": 1000}, "param threshold: 1000 is outside 0.5..50; pass a value in range"),
+        ({"threshold": 1000}, "threshold: 1000 is outside 0.5..50; pass a value in range"),
         (
             {"engine": "magic"},
-            "param engine: 'magic' is not one of classical, network; pick one of those",
+            "engine: 'magic' is not one of classical, network; pick one of those",
         ),
         (
             {"flavour": 1},
-            "param flavour: is not a parameter of the node; see `bgmatte render --help`",
+            "flavour: is not a parameter of the node; use one of " + ", ".join(PARAMS_BY_NAME),
         ),
     ],
 )
@@ -112,8 +113,8 @@ def test_nan_policy(small_shot: DemoShot) -> None:
     plate[3, 4, 1] = np.nan
     plate[5, 6] = np.inf
     msg = (
-        "plate: 2 pixels are NaN or Inf; fix the source, or set the nan policy to 'zero' "
-        "(--nan zero) to replace them with 0"
+        "plate: 2 pixels are NaN or Inf; fix the source, or set nan to 'zero' to replace them "
+        "with 0"
     )
     with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
         bgmatte.matte(plate, small_shot.clean_plate)

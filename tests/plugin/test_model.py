@@ -63,7 +63,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
 
 def test_load_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.safetensors"
-    msg = f"weights: file not found: {path}; check the --weights path"
+    msg = f"weights: file not found: {path}; check the weights path"
     with pytest.raises(BgmatteError, match=re.escape(msg)) as info:
         load_network(path)
     assert str(info.value) == msg

@@ -94,7 +94,7 @@ def test_segmentation_input_is_used(small_shot: DemoShot, tiny_weights: str) -> 
 
 def test_missing_weights_are_named(small_shot: DemoShot, tmp_path: Path) -> None:
     path = tmp_path / "nope.safetensors"
-    msg = f"weights: file not found: {path}; check the --weights path"
+    msg = f"weights: file not found: {path}; check the weights path"
     with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
         bgmatte.matte(small_shot.plate, small_shot.clean_plate, engine="network", weights=str(path))
 
@@ -118,7 +118,7 @@ def test_cuda_device_without_a_gpu_says_so(
         bgmatte.matte(small_shot.plate, small_shot.clean_plate, weights=tiny_weights, device=device)
     assert str(info.value) == (
         f"device: PyTorch {torch.__version__} sees no CUDA GPU for the network; install a CUDA "
-        "build of PyTorch on a machine with an NVIDIA GPU, or use device='cpu'"
+        "build of PyTorch on a machine with an NVIDIA GPU, or set device to 'cpu'"
     )
 
 

@@ -114,6 +114,6 @@ def test_bad_region_and_pass_are_named(small_shot: DemoShot) -> None:
     msg = "region: (0, 0, 500, 10) is outside the 160x120 frame; ask for a region inside it"
     with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
         Node().render(1, f, region=(0, 0, 500, 10))
-    msg = f"--pass: unknown pass 'beauty'; pick from {', '.join(PASSES)}"
+    msg = f"passes: unknown pass 'beauty'; pick from {', '.join(PASSES)}"
     with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
         Node().render(1, f, passes=["beauty"])

@@ -61,6 +61,6 @@ def test_missing_onnxruntime_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(BgmatteError) as info:
         onnxruntime_network(model)
     assert str(info.value) == (
-        "param runtime: ONNX export is not available (import of onnxruntime halted; None in "
+        "runtime: ONNX export is not available (import of onnxruntime halted; None in "
         "sys.modules); pip install 'bgmatte[onnx]' (onnxruntime and onnx), or set runtime to torch"
     )

@@ -92,7 +92,7 @@ def test_unknown_train_key_is_named(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[train]\nstepz = 3\n")
     msg = (
-        "--config: unknown train keys ['stepz']; use ['backbone_scale', 'backbone_scales', "
+        "config: unknown train keys ['stepz']; use ['backbone_scale', 'backbone_scales', "
         "'batch', 'checkpoint_every', 'device', 'ema', 'image_every', 'log_every', 'lr', "
         "'refine_detail', 'refine_sample_pixels', 'seed', 'size', 'steps', 'threads', "
         "'unknown_weight', 'val_batch', 'warmup', 'weight_decay', 'workers']"
