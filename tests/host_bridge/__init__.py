@@ -1,0 +1,1 @@
+"""Tests of the host bridge: the command line, image I/O and the OpenFX bundle."""
