@@ -23,6 +23,7 @@ import platform
 import time
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,44 @@ def train(
     deadline regardless. The steps actually run are recorded in the weights' metadata;
     ``steps`` reproduces them. ``init``: start from these weights with a fresh optimizer.
     """
+    cfg, dev, out = _prepare(config_path, out_dir, steps=steps, device=device, workers=workers)
+    t = cfg["train"]
+    model, opt = _build(cfg, dev)
+    run = _restore(model, opt, cfg, dev, out / "checkpoint.pt", init=init, resume=resume)
+    loader, val = _data(cfg, dev, run.start)
+    sinks = _Sinks(tensorboard_writer(out), _wandb(out, cfg) if wandb else None, progress)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.startswith("cuda"))
+    began = time.time() - run.wall
+    budget = _TimeBudget(minutes, run.start)
+    for step, batch in enumerate(loader, start=run.start):
+        t["steps"] = budget.steps(step, t["steps"])
+        if step >= t["steps"] or budget.expired():
+            t["steps"] = step
+            break
+        batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+        terms = _train_step(run, cfg, batch, step, autocast)
+        done = step + 1
+        _validate_and_log(run, cfg, out, val, terms, step, autocast, sinks)
+        if done % t["checkpoint_every"] == 0 and done < t["steps"]:  # the last one: _finish
+            _checkpoint(run.ckpt, model, opt, done, run.curves, time.time() - began, run.average)
+            _report(out, cfg, run.curves, time.time() - began, done, dev)
+    return _finish(run, cfg, out, dev, time.time() - began, init, sinks)
+
+
+def _prepare(
+    config_path: str | Path,
+    out_dir: str | Path,
+    *,
+    steps: int | None,
+    device: str | None,
+    workers: int | None,
+) -> tuple[dict[str, Any], str, Path]:
+    """The config with the call's overrides, the device, the run folder; seeds torch.
+
+    Returns ``(cfg, device, out)``. ``cfg["train"]["steps"]`` stays the live step count: a
+    time budget or an early stop lowers it, and the schedule, the logs and the saved
+    metadata all read it there.
+    """
     cfg = load_config(config_path)
     t = cfg["train"]
     if steps is not None:
@@ -256,7 +295,12 @@ def train(
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     torch.manual_seed(t["seed"])
+    return cfg, dev, out
 
+
+def _build(cfg: dict[str, Any], dev: str) -> tuple[MattingNetwork, torch.optim.Optimizer]:
+    """A freshly initialised network (from the seeded torch RNG) and its AdamW optimizer."""
+    t = cfg["train"]
     config = NetworkConfig(**cfg["model"])
     model = MattingNetwork(
         config,
@@ -266,10 +310,44 @@ def train(
     ).to(dev)
     model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
-    start, wall = 0, 0.0
-    curves: dict[str, dict[str, list[tuple[int, float]]]] = {"train": {}, "val": {}}
-    ckpt = out / "checkpoint.pt"
-    if init is not None:  # warm start: weights only; fresh optimizer and schedule
+    return model, opt
+
+
+@dataclass
+class _Run:
+    """The state a training run carries from step to step, and saves in its checkpoint."""
+
+    model: MattingNetwork
+    opt: torch.optim.Optimizer
+    ckpt: Path
+    average: MattingNetwork | None = None  # the weights' moving average, when ``ema`` > 0
+    start: int = 0  # the first step to run: a resumed run's checkpointed step
+    wall: float = 0.0  # seconds spent on this run before this session
+    curves: dict[str, dict[str, list[tuple[int, float]]]] = field(
+        default_factory=lambda: {"train": {}, "val": {}}
+    )
+
+    @property
+    def shipped(self) -> MattingNetwork:
+        """What is validated and saved: the average if there is one, else the model."""
+        return self.average if self.average is not None else self.model
+
+
+def _restore(
+    model: MattingNetwork,
+    opt: torch.optim.Optimizer,
+    cfg: dict[str, Any],
+    dev: str,
+    ckpt: Path,
+    *,
+    init: str | Path | None,
+    resume: bool,
+) -> _Run:
+    """The run's starting state: ``init``'s weights (a warm start keeps the fresh optimizer
+    and schedule), then, with ``resume``, the checkpoint's model, optimizer, step, curves and
+    wall time; and the moving average when ``ema`` > 0 (the checkpoint's, if it has one)."""
+    run = _Run(model, opt, ckpt)
+    if init is not None:
         from safetensors.torch import load_file
 
         from bgmatte.plugin.model.network import warm_start
@@ -280,14 +358,20 @@ def train(
         state = torch.load(ckpt, map_location=dev, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        start, curves, wall = state["step"], state["curves"], state["wall_seconds"]
+        run.start, run.curves, run.wall = state["step"], state["curves"], state["wall_seconds"]
+    if float(cfg["train"]["ema"]) > 0:
+        run.average = copy.deepcopy(model).eval().requires_grad_(False)
+        if "average" in state:
+            run.average.load_state_dict(state["average"])
+    return run
 
-    decay = float(t["ema"])
-    average = copy.deepcopy(model).eval().requires_grad_(False) if decay > 0 else None
-    if average is not None and "average" in state:
-        average.load_state_dict(state["average"])
-    shipped = average if average is not None else model  # what is validated and saved
 
+def _data(
+    cfg: dict[str, Any], dev: str, start: int
+) -> tuple[torch.utils.data.DataLoader[dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
+    """The training batches from step ``start`` on, and the fixed validation batch on ``dev``
+    (drawn from its own sampler, seeded apart from the training one)."""
+    t = cfg["train"]
     sampler = _sampler(cfg, t["seed"])
     if int(t["workers"]) > 0:
         # Data workers are forked. Once OpenCV's thread pool runs in this process (the
@@ -309,97 +393,157 @@ def train(
         persistent_workers=False,
         worker_init_fn=_worker_init,
     )
-    writer = tensorboard_writer(out)
-    run = _wandb(out, cfg) if wandb else None
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.startswith("cuda"))
-    began = time.time() - wall
-    step = start
-    timing_from = None
-    deadline = None if minutes is None else time.time() + minutes * 60
-    for step, batch in enumerate(loader, start=start):
-        # Time budget: estimate the step count once the prefetched batches are used up
-        # (so the learning-rate schedule still ends at zero), and stop hard at the deadline.
-        if deadline is not None and step == start + 100:
-            timing_from = time.time()
-        if deadline is not None and timing_from is not None and step == start + 150:
-            per_step = (time.time() - timing_from) / 50
-            t["steps"] = min(t["steps"], step + max(1, int((deadline - time.time()) / per_step)))
-        if step >= t["steps"] or (deadline is not None and time.time() > deadline):
-            t["steps"] = step
-            break
-        batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
-        for group in opt.param_groups:
-            group["lr"] = _lr(step, cfg)
-        model.train()
-        if t["backbone_scales"]:  # the base scales inference uses (auto: 1/2 up to 1K)
-            model.backbone_scale = float(t["backbone_scales"][step % len(t["backbone_scales"])])
-        hint = None
-        if t["refine_detail"] > 0:
-            hint = float(t["refine_detail"]) * detail_hint(batch["alpha"], model.backbone_scale)
-        with autocast:
-            output = _forward(model, batch, hint)
-            enc_fg = encoding.encode(batch["foreground"])
-            terms = matting_losses(
-                tuple(o.float() if o is not None else o for o in output),
-                batch["alpha"],
-                enc_fg,
-                float(t["unknown_weight"]),
+    return loader, val
+
+
+class _TimeBudget:
+    """``train(minutes=...)``: once the prefetched batches are used up, estimate the step
+    count that fits (so the learning-rate schedule still ends at zero), and stop hard at the
+    deadline. Without ``minutes`` it changes nothing."""
+
+    def __init__(self, minutes: float | None, start: int) -> None:
+        self.start = start
+        self.deadline = None if minutes is None else time.time() + minutes * 60
+        self.timing_from: float | None = None
+
+    def steps(self, step: int, steps: int) -> int:
+        """The step count to run to, told before each ``step`` is run."""
+        if self.deadline is not None and step == self.start + 100:
+            self.timing_from = time.time()
+        if self.deadline is not None and self.timing_from is not None and step == self.start + 150:
+            per_step = (time.time() - self.timing_from) / 50
+            return min(steps, step + max(1, int((self.deadline - time.time()) / per_step)))
+        return steps
+
+    def expired(self) -> bool:
+        """Whether the deadline has passed."""
+        return self.deadline is not None and time.time() > self.deadline
+
+
+def _train_step(
+    run: _Run,
+    cfg: dict[str, Any],
+    batch: dict[str, torch.Tensor],
+    step: int,
+    autocast: torch.autocast,
+) -> dict[str, torch.Tensor]:
+    """One optimizer step on ``batch`` (learning rate, base scale and refiner hint of this
+    step), then the moving average; returns the loss terms."""
+    t = cfg["train"]
+    model, opt = run.model, run.opt
+    for group in opt.param_groups:
+        group["lr"] = _lr(step, cfg)
+    model.train()
+    if t["backbone_scales"]:  # the base scales inference uses (auto: 1/2 up to 1K)
+        model.backbone_scale = float(t["backbone_scales"][step % len(t["backbone_scales"])])
+    hint = None
+    if t["refine_detail"] > 0:
+        hint = float(t["refine_detail"]) * detail_hint(batch["alpha"], model.backbone_scale)
+    with autocast:
+        output = _forward(model, batch, hint)
+        enc_fg = encoding.encode(batch["foreground"])
+        terms = matting_losses(
+            tuple(o.float() if o is not None else o for o in output),
+            batch["alpha"],
+            enc_fg,
+            float(t["unknown_weight"]),
+        )
+    model.backbone_scale = float(t["backbone_scale"])  # validation and the saved model
+    opt.zero_grad(set_to_none=True)
+    terms["total"].backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    if run.average is not None:
+        update_average(run.average, run.model, float(t["ema"]))
+    return terms
+
+
+@dataclass
+class _Sinks:
+    """Where the logs go besides the run's curves: TensorBoard, Weights & Biases, and the
+    caller's ``progress`` callback; each may be absent."""
+
+    writer: Any
+    wandb: Any
+    progress: Callable[[int, dict[str, float]], None] | None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+def _validate_and_log(
+    run: _Run,
+    cfg: dict[str, Any],
+    out: Path,
+    val: dict[str, torch.Tensor],
+    terms: dict[str, torch.Tensor],
+    step: int,
+    autocast: torch.autocast,
+    sinks: _Sinks,
+) -> None:
+    """After ``step``: when a log or an image is due, one validation pass of the shipped
+    weights serves both; log the loss terms, the validation metrics and the learning rate,
+    and write the stage grid of the validation batch."""
+    t = cfg["train"]
+    done = step + 1
+    log_now = done % t["log_every"] == 0 or done == t["steps"]
+    image_now = done % t["image_every"] == 0 or done == t["steps"]
+    if not (log_now or image_now):
+        return
+    run.shipped.eval()
+    with torch.no_grad(), autocast:
+        vout = _forward(run.shipped, val)
+    if log_now:
+        scalars = {k: float(v.detach()) for k, v in terms.items()}
+        scalars.update({f"val_{k}": v for k, v in _metrics(vout, val).items()})
+        scalars["lr"] = _lr(step, cfg)
+        for k, v in scalars.items():
+            run.curves["val" if k.startswith("val_") else "train"].setdefault(k, []).append(
+                (done, v)
             )
-        model.backbone_scale = float(t["backbone_scale"])  # validation and the saved model
-        opt.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if average is not None:
-            update_average(average, model, decay)
-        done = step + 1
-        log_now = done % t["log_every"] == 0 or done == t["steps"]
-        image_now = done % t["image_every"] == 0 or done == t["steps"]
-        if log_now or image_now:  # one validation pass serves both
-            shipped.eval()
-            with torch.no_grad(), autocast:
-                vout = _forward(shipped, val)
-        if log_now:
-            scalars = {k: float(v.detach()) for k, v in terms.items()}
-            scalars.update({f"val_{k}": v for k, v in _metrics(vout, val).items()})
-            scalars["lr"] = _lr(step, cfg)
-            for k, v in scalars.items():
-                curves["val" if k.startswith("val_") else "train"].setdefault(k, []).append(
-                    (done, v)
-                )
-                if writer is not None:
-                    writer.add_scalar(("val/" if k.startswith("val_") else "loss/") + k, v, done)
-            if run is not None:
-                run.log(scalars, step=done)
-            if progress:
-                progress(done, scalars)
-        if image_now:
-            img = stage_grid(
-                {k: v.float().cpu() for k, v in val.items()},
-                tuple(None if o is None else o.float().cpu() for o in vout),
-            )
-            png.write_png(out / "images" / f"stages_{done:06d}.png", img)
-            if writer is not None:
-                writer.add_image("stages", img, done, dataformats="HWC")
-        if done % t["checkpoint_every"] == 0 and done < t["steps"]:  # the last one: below
-            _checkpoint(ckpt, model, opt, done, curves, time.time() - began, average)
-            _report(out, cfg, curves, time.time() - began, done, dev)
-    wall = time.time() - began
-    _checkpoint(ckpt, model, opt, t["steps"], curves, wall, average)
+            if sinks.writer is not None:
+                sinks.writer.add_scalar(("val/" if k.startswith("val_") else "loss/") + k, v, done)
+        if sinks.wandb is not None:
+            sinks.wandb.log(scalars, step=done)
+        if sinks.progress:
+            sinks.progress(done, scalars)
+    if image_now:
+        img = stage_grid(
+            {k: v.float().cpu() for k, v in val.items()},
+            tuple(None if o is None else o.float().cpu() for o in vout),
+        )
+        png.write_png(out / "images" / f"stages_{done:06d}.png", img)
+        if sinks.writer is not None:
+            sinks.writer.add_image("stages", img, done, dataformats="HWC")
+
+
+def _finish(
+    run: _Run,
+    cfg: dict[str, Any],
+    out: Path,
+    dev: str,
+    wall: float,
+    init: str | Path | None,
+    sinks: _Sinks,
+) -> Path:
+    """The last checkpoint, the shipped weights with the config and run facts as metadata,
+    and the report; closes the logs. Returns the weights' path."""
+    steps = cfg["train"]["steps"]
+    _checkpoint(run.ckpt, run.model, run.opt, steps, run.curves, wall, run.average)
     meta = {
-        "steps": str(t["steps"]),
+        "steps": str(steps),
         "wall_seconds": f"{wall:.0f}",
         "device": _device_name(dev),
         "train_config": json.dumps(cfg, default=list),
         "init": str(init) if init is not None else "",
     }
     weights = out / "model.safetensors"
-    save_weights(shipped.cpu(), weights, meta)
-    _report(out, cfg, curves, wall, t["steps"], dev)
-    if writer is not None:
-        writer.close()
-    if run is not None:
-        run.finish()
+    save_weights(run.shipped.cpu(), weights, meta)
+    _report(out, cfg, run.curves, wall, steps, dev)
+    sinks.close()
     return weights
 
 
