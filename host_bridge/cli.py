@@ -52,26 +52,6 @@ def _add_params(parser: argparse.ArgumentParser) -> None:
             )
 
 
-def _size(text: str) -> tuple[int, int]:
-    """A benchmark's HEIGHTxWIDTH as (height, width)."""
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not HEIGHTxWIDTH, e.g. 180x320") from None
-    return height, width
-
-
-def _add_settings(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--set",
-        dest="settings",
-        action="append",
-        default=[],
-        metavar="PARAM=VALUE",
-        help="a node parameter for every engine (repeatable), e.g. --set prior=none",
-    )
-
-
 def _params(args: argparse.Namespace) -> dict[str, Any]:
     return {p.name: getattr(args, p.name) for p in PARAMS if getattr(args, p.name) is not None}
 
@@ -126,41 +106,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--wandb", action="store_true", help="also log to W&B, offline mode")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    from bgmatte.bench.registry import BENCHMARKS
+
     bench = sub.add_parser("bench", help="print quality, speed or alignment figures")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
-    qual = bench_sub.add_parser("quality", help="SAD/MSE/Grad/Conn per case and mean")
-    qual.add_argument("cases", nargs="+", help="case folders or folders of cases")
-    qual.add_argument("--engines", default="network,classical", help="comma-separated")
-    qual.add_argument("--json", help="also write the rows as JSON here")
-    qual.add_argument("--sheets", help="also write a contact sheet per case and engine here")
-    qual.add_argument(
-        "--by-alpha", action="store_true", help="also print the SAD by bins of the true alpha"
-    )
-    _add_settings(qual)
-    spd = bench_sub.add_parser("speed", help="seconds per HD / 4K frame and peak memory")
-    spd.add_argument("--sizes", default="HD,4K", help="comma-separated: HD, 4K")
-    spd.add_argument("--frames", type=int, default=20, help="timed frames (median)")
-    spd.add_argument("--warmup", type=int, default=3, help="untimed frames first")
-    spd.add_argument("--threads", type=int, default=2, help="torch / BLAS threads")
-    spd.add_argument("--engines", default="network", help="comma-separated")
-    spd.add_argument("--device", default="cpu", help="cpu or cuda (the network and the kernels)")
-    _add_settings(spd)
-    aln = bench_sub.add_parser("align", help="alignment residual and SAD on shaken shots")
-    aln.add_argument("--shots", type=int, default=8, help="generated shots")
-    aln.add_argument("--size", type=_size, default="360x640", help="HEIGHTxWIDTH of each shot")
-    aln.add_argument("--max-shake", type=float, default=10.0, help="largest shake, px")
-    aln.add_argument("--seed", type=int, default=0, help="seed of the shots")
-    aln.add_argument("--engine", default="classical", help="engine for the SAD figures")
-    aln.add_argument("--json", help="also write the rows as JSON here")
-
-    tmp = bench_sub.add_parser("temporal", help="flicker (dtSSD) and SAD on moving shots")
-    tmp.add_argument("--frames", type=int, default=12, help="frames per shot")
-    tmp.add_argument("--size", type=_size, default="180x320", help="HEIGHTxWIDTH of each shot")
-    tmp.add_argument("--speeds", default="0.25,0.5,1.0", help="subject px/frame, comma-separated")
-    tmp.add_argument("--radii", default="1,2,3", help="temporal radii to compare with 0")
-    tmp.add_argument("--seed", type=int, default=11, help="seed of the shots")
-    tmp.add_argument("--json", help="also write the rows as JSON here")
-    _add_settings(tmp)
+    for b in BENCHMARKS.values():
+        b.add_arguments(bench_sub.add_parser(b.name, help=b.help))
 
     adapt = sub.add_parser(
         "adapt", help="fine-tune the photo model on a shot's own frames (self-supervised)"
@@ -175,27 +126,6 @@ def _parser() -> argparse.ArgumentParser:
     adapt.add_argument("--log", help="folder for TensorBoard, stage grids and report.html")
     adapt.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_params(adapt)
-
-    par = bench_sub.add_parser("parallax", help="background alpha under residual parallax")
-    par.add_argument("--shots", type=int, default=4, help="generated shots per parallax")
-    par.add_argument("--size", type=_size, default="240x320", help="HEIGHTxWIDTH")
-    par.add_argument("--parallax", default="0,2,4,6,8", help="near-layer shifts, px")
-    par.add_argument("--engines", default="network,classical", help="comma-separated")
-    par.add_argument("--seed", type=int, default=0, help="seed of the first shot")
-    par.add_argument("--json", help="also write the rows as JSON here")
-    _add_settings(par)
-
-    ada = bench_sub.add_parser("adapt", help="SAD per frame before/after adapting to a shot")
-    ada.add_argument("--frames", type=int, default=8, help="frames of the generated shot")
-    ada.add_argument("--size", type=_size, default="180x320", help="HEIGHTxWIDTH")
-    ada.add_argument(
-        "--look", default="neon", help="the shot's look: neon or backlit (unseen), or day"
-    )
-    ada.add_argument("--config", help="TOML with an [adapt] section (default: the defaults)")
-    ada.add_argument("--steps", type=int, help="override the config's step count")
-    ada.add_argument("--seed", type=int, default=3, help="seed of the shot")
-    ada.add_argument("--out", default="runs/bench_adapt", help="folder for weights and logs")
-    ada.add_argument("--json", help="also write the rows as JSON here")
 
     info = sub.add_parser("info", help="versions, device, OCIO config")
     info.add_argument("--colorspaces", action="store_true", help="list the OCIO colour spaces")
@@ -339,45 +269,9 @@ def _train(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     import json
 
-    from bgmatte.bench import benchmarks as bench
+    from bgmatte.bench.registry import BENCHMARKS
 
-    extra = dict(item.split("=", 1) for item in getattr(args, "settings", []))
-    if args.bench == "quality":
-        rows = bench.quality(args.cases, args.engines.split(","), extra, args.sheets, args.by_alpha)
-    elif args.bench == "align":
-        height, width = args.size
-        rows = bench.align_shots(args.shots, height, width, args.max_shake, args.seed, args.engine)
-    elif args.bench == "parallax":
-        height, width = args.size
-        rows = bench.parallax_shots(
-            args.shots,
-            height,
-            width,
-            [float(v) for v in args.parallax.split(",")],
-            args.engines.split(","),
-            args.seed,
-            extra,
-        )
-    elif args.bench == "adapt":
-        height, width = args.size
-        rows = bench.adapt_shot(
-            args.frames, height, width, args.look, args.seed, args.config, args.steps, args.out
-        )
-    elif args.bench == "temporal":
-        height, width = args.size
-        speeds = [float(v) for v in args.speeds.split(",")]
-        radii = [int(v) for v in args.radii.split(",")]
-        rows = bench.temporal(args.frames, height, width, speeds, radii, args.seed, extra)
-    else:
-        rows = bench.speed(
-            args.sizes.split(","),
-            args.frames,
-            args.warmup,
-            args.threads,
-            args.engines.split(","),
-            extra,
-            args.device,
-        )
+    rows = BENCHMARKS[args.bench].run(args)
     if getattr(args, "json", None):
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

@@ -1,4 +1,5 @@
-"""``bgmatte bench quality`` on a case folder made here: figures and contact sheets."""
+"""``bgmatte bench quality`` on a case folder made here: figures and contact sheets; and the
+benchmark registry against the ``bgmatte bench`` subcommands."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import numpy as np
 import pytest
 
 import bgmatte
-from bgmatte.bench import benchmarks as bench
 from bgmatte.bench import metrics
+from bgmatte.bench.quality import quality
+from bgmatte.bench.registry import BENCHMARKS
 from bgmatte.bench.scenes.demo_shot import make_demo_shot
+from bgmatte.host_bridge.cli import main
 from bgmatte.host_bridge.imageio import write_exr
 
 
@@ -25,7 +28,7 @@ def test_quality_scores_cases_and_writes_sheets(
     write_exr(str(case / "alpha_gt.exr"), [("", shot.alpha[..., None])], half=False)
     write_exr(str(case / "fg_gt.exr"), [("", shot.foreground)], half=False)
     sheets = tmp_path / "sheets"
-    rows = bench.quality([str(tmp_path / "cases")], ["classical"], {}, str(sheets))
+    rows = quality([str(tmp_path / "cases")], ["classical"], {}, str(sheets))
     got = bgmatte.matte(shot.plate, shot.clean_plate, engine="classical")
     ref = got.alpha
     assert rows[0]["case"] == "tiny01"
@@ -62,7 +65,7 @@ def test_quality_by_alpha_prints_the_table(
     write_exr(str(case / "plate.exr"), [("", shot.plate)], half=False)
     write_exr(str(case / "clean_plate.exr"), [("", shot.clean_plate)], half=False)
     write_exr(str(case / "alpha_gt.exr"), [("", shot.alpha[..., None])], half=False)
-    rows = bench.quality([str(case)], ["classical"], {}, by_alpha=True)
+    rows = quality([str(case)], ["classical"], {}, by_alpha=True)
     assert sum(o + u for *_, o, u in rows[0]["by_alpha"]) == pytest.approx(rows[0]["sad"], rel=1e-5)
     out = capsys.readouterr().out
     assert "| case | engine | 0 | [0.00, 0.05) |" in out
@@ -77,3 +80,19 @@ def test_foreground_mse_counts_every_pixel_where_the_subject_shows() -> None:
     pred[0, 1] = 0.3  # faint subject: counted
     assert metrics.foreground_mse(pred, true, true_alpha) == pytest.approx(0.09 / 2 * 1000)
     assert np.isnan(metrics.foreground_mse(pred, true, np.zeros((1, 3), np.float32)))
+
+
+def test_every_registered_benchmark_is_a_bench_subcommand(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert list(BENCHMARKS) == ["quality", "speed", "align", "temporal", "parallax", "adapt"]
+    for name, benchmark in BENCHMARKS.items():
+        assert benchmark.name == name
+        with pytest.raises(SystemExit) as exit_:
+            main(["bench", name, "--help"])
+        assert exit_.value.code == 0
+        assert f"usage: bgmatte bench {name} " in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "nonesuch"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'nonesuch'" in capsys.readouterr().err

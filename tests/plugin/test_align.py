@@ -168,8 +168,8 @@ def test_parallax_leaves_the_background_misregistered() -> None:
 
 
 def test_bench_parallax_prints_background_and_subject(capsys: pytest.CaptureFixture[str]) -> None:
-    from bgmatte.bench import benchmarks as bench
+    from bgmatte.bench.parallax import parallax_shots
 
-    rows = bench.parallax_shots(1, 128, 160, [3.0], ["classical"], seed=1, extra={})
+    rows = parallax_shots(1, 128, 160, [3.0], ["classical"], seed=1, extra={})
     assert rows[0]["subject"] > 0.9 and 0.0 <= rows[0]["background"] < 0.5
     assert "| 3.0 | classical |" in capsys.readouterr().out

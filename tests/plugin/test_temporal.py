@@ -99,9 +99,9 @@ def test_dtssd_measures_the_error_in_change() -> None:
 
 
 def test_bench_temporal_prints_flicker_and_sad(capsys: pytest.CaptureFixture[str]) -> None:
-    from bgmatte.bench import benchmarks as bench
+    from bgmatte.bench.temporal import temporal
 
-    rows = bench.temporal(3, 48, 64, [0.5], [1], seed=2, extra={"engine": "classical"})
+    rows = temporal(3, 48, 64, [0.5], [1], seed=2, extra={"engine": "classical"})
     assert [r["radius"] for r in rows] == [0, 1]
     assert rows[0]["ratio"] == 1.0 and rows[1]["dtssd"] > 0.0
     assert 0.0 < rows[0]["floor"] == rows[1]["floor"]
@@ -121,7 +121,7 @@ def test_carried_image_follows_the_subject() -> None:
 
 
 def test_steady_floor_is_zero_for_the_truth_and_the_dtssd_of_a_steady_error() -> None:
-    from bgmatte.bench.benchmarks import steady_floor
+    from bgmatte.bench.temporal import steady_floor
 
     shot = make_moving_shot(4, height=48, width=64, speed=1.0, seed=3)
     assert steady_floor(shot, shot.alphas) == 0.0

@@ -1,0 +1,48 @@
+"""What a ``bgmatte bench`` subcommand is (:class:`Benchmark`) and the argparse helpers the
+benchmarks share, so that each benchmark declares its flags once, in its own module, and
+the command line builds its subcommands from :data:`bgmatte.bench.registry.BENCHMARKS`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One ``bgmatte bench NAME`` subcommand: its help line, its flags, and what runs it.
+
+    ``run`` takes the parsed arguments, prints the benchmark's table and returns its rows
+    (the command line writes them to ``--json`` where the benchmark has that flag)."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], list[dict]]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """A benchmark's HEIGHTxWIDTH as (height, width)."""
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not HEIGHTxWIDTH, e.g. 180x320") from None
+    return height, width
+
+
+def add_settings(parser: argparse.ArgumentParser) -> None:
+    """``--set PARAM=VALUE``: node parameters for every engine the benchmark runs."""
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="PARAM=VALUE",
+        help="a node parameter for every engine (repeatable), e.g. --set prior=none",
+    )
+
+
+def settings(args: argparse.Namespace) -> dict[str, str]:
+    """The ``--set`` pairs as {param: value} (empty where the benchmark has no ``--set``)."""
+    return dict(item.split("=", 1) for item in getattr(args, "settings", []))
