@@ -24,12 +24,7 @@ class ArrayFetcher:
 
     def __init__(self, **inputs: Frames | None) -> None:
         self.inputs = {k: v for k, v in inputs.items() if v is not None}
-        self._ids: dict[tuple[str, int | None], str] = {}
-        for k, v in self.inputs.items():
-            if isinstance(v, np.ndarray):
-                self._ids[k, None] = _hash(v)
-            else:
-                self._ids.update({(k, f): _hash(a) for f, a in v.items()})
+        self._ids: dict[tuple[str, int | None], str] = {}  # hashed on first use only
 
     def _get(self, input_name: str, frame: int) -> np.ndarray | None:
         v = self.inputs.get(input_name)
@@ -41,8 +36,16 @@ class ArrayFetcher:
         return None if pixels is None else Fetched(pixels, "scene_linear", f"<{input_name}>")
 
     def identity(self, input_name: str, frame: int) -> str | None:
-        """Content hash of the array."""
-        return self._ids.get((input_name, None)) or self._ids.get((input_name, frame))
+        """Content hash of the array (computed when first asked: a node that keeps no cache
+        never asks)."""
+        pixels = self._get(input_name, frame)
+        if pixels is None:
+            return None
+        at = None if isinstance(self.inputs[input_name], np.ndarray) else frame  # a still: once
+        found = self._ids.get((input_name, at))
+        if found is None:
+            found = self._ids[input_name, at] = _hash(pixels)
+        return found
 
     def frame_exists(self, frame: int) -> bool:
         """A plate given as one array is a still: it has no neighbouring frames to stabilise

@@ -189,7 +189,13 @@ def _adapt(args: argparse.Namespace) -> int:
     from bgmatte.host_bridge.render import shot_frames
     from bgmatte.host_bridge.sequence import parse_frames
     from bgmatte.plugin.engines.network import weights_path
-    from bgmatte.plugin.training.adapt import adapt, load_adapt_config, prepare, teacher_node
+    from bgmatte.plugin.training.adapt import (
+        adapt,
+        load_adapt_config,
+        prepare,
+        teacher_frame,
+        teacher_node,
+    )
 
     cfg = load_adapt_config(args.config)
     if args.steps:
@@ -214,9 +220,9 @@ def _adapt(args: argparse.Namespace) -> int:
     with tqdm(total=len(todo), unit="frame", desc="teacher", disable=quiet) as bar:
 
         def solved(frame: int) -> Any:
-            matte = teacher.solve_frame(frame, fetcher)
+            got = teacher_frame(teacher, fetcher, frame)
             bar.update(1)
-            return matte
+            return got
 
         shot = prepare(solved, todo)
     log = args.log or str(Path(args.out).with_suffix("")) + "_adapt"

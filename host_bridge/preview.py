@@ -12,7 +12,7 @@ import numpy as np
 
 from bgmatte.host_bridge.contact_sheet import contact_sheet, to_display
 from bgmatte.host_bridge.imageio import write_mp4, write_png
-from bgmatte.plugin.solve import Matte
+from bgmatte.plugin.passes import Matte
 
 MAX_WIDTH = 960  # preview frames are downscaled to this width (even sizes, as MPEG-4 wants)
 SHEET_FRAMES = 6
@@ -59,11 +59,11 @@ class ShotPreview:
         self.video: list[np.ndarray] = []
         self.tiles: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
-    def add(self, frame: int, matte: Matte) -> None:
+    def add(self, frame: int, matte: Matte, plate: np.ndarray) -> None:
+        """Take ``frame``'s result; ``plate`` is the plate as solved (working space)."""
         comp = over_checkerboard(matte)
         self.video.append(_thumb(comp))
         if frame in self.picks:  # only the sheet's frames are kept at tile size
-            plate = matte.plate if matte.plate is not None else comp
             self.tiles[frame] = (_small(plate), _small(matte.alpha), _small(comp))
 
     def write(self) -> list[str]:

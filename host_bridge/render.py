@@ -103,7 +103,9 @@ def render_shot(
         path = frame_path(out, frame)
         if skip_existing and os.path.isfile(path):
             if review is not None:
-                review.add(frame, node.solve_frame(frame, fetcher))
+                review.add(
+                    frame, node.solve_frame(frame, fetcher), node.keyed(frame, fetcher).inputs.plate
+                )
             if progress:
                 progress(frame)
             continue
@@ -122,7 +124,9 @@ def render_shot(
         )
         written.append(path)
         if review is not None:
-            review.add(frame, node.solve_frame(frame, fetcher))
+            review.add(
+                frame, node.solve_frame(frame, fetcher), node.keyed(frame, fetcher).inputs.plate
+            )
         if progress:
             progress(frame)
     if review is not None:

@@ -1,15 +1,18 @@
 """The bgmatte node: declared inputs, params and passes; renders one frame for a region.
 
 A host implements :class:`Fetcher` (how to get an input's pixels for a frame) and calls
-:meth:`Node.render`. The node converts colour, runs :func:`bgmatte.plugin.solve.solve` on the
-whole frame (the engine's noise and exposure estimates are global, so a tile must see the
-same numbers as the whole frame) and returns the requested passes cropped to the region.
-Results are cached per :meth:`Node.cache_key`, so tiled and multi-pass requests for one frame
-solve once. Thread-safe: hosts may render from several threads.
+:meth:`Node.render`; every host (command line, OpenFX, ``bgmatte.matte``) comes in here. The
+node converts colour to the working space (the one place that does), then runs the stages of
+:mod:`bgmatte.plugin.solve` on the whole frame (the engine's noise and exposure estimates
+are global, so a tile must see the same numbers as the whole frame) and returns the
+requested passes cropped to the region. Results are cached per :meth:`Node.cache_key`, so
+tiled and multi-pass requests for one frame solve once. Thread-safe: hosts may render from
+several threads.
 
-With ``temporal_radius`` r > 0, frame N is the per-frame mattes of N-r..N+r (those the
-plate has) filtered by :mod:`bgmatte.plugin.temporal`: a fixed window, so the result does not
-depend on render order or chunking, and each per-frame matte is cached for its neighbours.
+With ``temporal_radius`` r > 0, frame N's alpha is the keyed alphas of N-r..N+r (those the
+plate has) filtered by :mod:`bgmatte.plugin.temporal`, and its foreground is solved once, for
+that alpha: a fixed window, so the result does not depend on render order or chunking, and
+each keyed frame is cached for its neighbours.
 
 Same inputs and params give the same output; the cache key (after Gaffer's hashing of what
 affects an output) is a SHA-256 of the node version, params and the inputs' identities.
@@ -17,25 +20,27 @@ affects an output) is a SHA-256 of the node version, params and the inputs' iden
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from bgmatte import kernels
 from bgmatte.errors import BgmatteError, RenderAborted, param
 from bgmatte.plugin import colour, temporal
 from bgmatte.plugin.params import INPUTS, PARAMS, PASSES, resolve_params
-from bgmatte.plugin.solve import Matte, solve, unmix
+from bgmatte.plugin.passes import Matte
+from bgmatte.plugin.solve import Keyed, check, finish, key
 
 NODE_VERSION = "bgmatte.node/2"
 Region = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels of the plate
 Progress = Callable[[float], bool]  # fraction done -> True when the host wants to stop
+_T = TypeVar("_T")
 
 
 def _stage(progress: Progress | None, start: float, width: float) -> Callable[[float], None]:
@@ -86,7 +91,7 @@ class Node:
     ) -> None:
         self.values = resolve_params(params)
         self.device = device
-        self._cache: OrderedDict[str, Matte] = OrderedDict()
+        self._cache: OrderedDict[str, Any] = OrderedDict()
         self._cache_frames = cache_frames
         if self.values["temporal_radius"]:  # the window's per-frame mattes and the results
             self._cache_frames = cache_frames + 2 * self.values["temporal_radius"] + 1
@@ -117,7 +122,7 @@ class Node:
         pixels = colour.to_working(np.asarray(got.pixels, np.float32), src, name)
         return Fetched(pixels, src, got.label)
 
-    def _cached(self, key: str, compute: Callable[[], Matte]) -> Matte:
+    def _cached(self, key: str, compute: Callable[[], _T]) -> _T:
         """The cached result for ``key``, computed once even when several threads ask."""
         with self._lock:
             if key in self._cache:
@@ -131,27 +136,25 @@ class Node:
             result = compute()
             with self._lock:
                 self._cache[key] = result
-                while len(self._cache) > self._cache_frames:
+                while len(self._cache) > 2 * self._cache_frames:  # a Keyed and a Matte each
                     self._cache.popitem(last=False)
                 self._key_locks.pop(key, None)
             return result
 
-    def _solve_single(
-        self, frame: int, fetcher: Fetcher, report: Callable[[float], None] | None = None
-    ) -> Matte:
+    def _key_frame(
+        self, frame: int, fetcher: Fetcher, report: Callable[[float], None] | None
+    ) -> Keyed:
+        kernels.gpu_index(self.device)  # an unknown device name fails here, before any work
         found = {i.name: self._fetch(fetcher, i.name, frame, i.required) for i in INPUTS}
         plate = found["plate"]
-        where = f"frame {frame}"
+        # Warnings name the frame of a shot, and the plate's file where it has one.
+        where = [f"frame {frame}"] if fetcher.frame_exists(frame) else []
         if plate is not None and plate.label and not plate.label.startswith("<"):
-            where += f", plate {plate.label}"
+            where.append(f"plate {plate.label}")
         try:
-            return solve(
-                *(None if f is None else f.pixels for f in found.values()),
-                self.values,
-                self.device,
-                report,
-                where,
-            )
+            pixels = [None if f is None else f.pixels for f in found.values()]
+            inputs = check(*pixels, self.values["nan"])
+            return key(inputs, self.values, self.device, report, ", ".join(where))
         except BgmatteError as err:
             got = found.get(err.input_name)
             if got is None or not got.label or got.label.startswith("<"):
@@ -159,12 +162,15 @@ class Node:
             # Name the file (and so the frame) the bad pixels came from.
             raise err.naming(f"{err.input_name} {got.label}") from err
 
-    def single_frame(
+    def keyed(
         self, frame: int, fetcher: Fetcher, report: Callable[[float], None] | None = None
-    ) -> Matte:
-        """The matte of ``frame`` alone (no temporal filtering), cached."""
-        key = self.cache_key(frame, fetcher)
-        return self._cached(key, lambda: self._solve_single(frame, fetcher, report))
+    ) -> Keyed:
+        """``frame``'s checked inputs and the engine's result, before the foreground is
+        solved (and before the temporal window), cached."""
+        return self._cached(
+            "keyed:" + self.cache_key(frame, fetcher),
+            lambda: self._key_frame(frame, fetcher, report),
+        )
 
     def window(self, frame: int, fetcher: Fetcher) -> list[int]:
         """The frames the result of ``frame`` depends on: N-r..N+r where the plate has them."""
@@ -175,42 +181,44 @@ class Node:
         """The whole-frame result, from the cache when the inputs did not change.
         ``progress`` (fraction done → stop?) is called between stages."""
         if not self.values["temporal_radius"]:
-            return self.single_frame(frame, fetcher, _stage(progress, 0.0, 1.0))
+            if self._cache_frames == 0:  # one call, nothing to keep: no key to compute
+                return self._single(frame, fetcher, progress)
+            key = "matte:" + self.cache_key(frame, fetcher)
+            return self._cached(key, lambda: self._single(frame, fetcher, progress))
         frames = self.window(frame, fetcher)
         blob = json.dumps(["temporal", frame, [self.cache_key(m, fetcher) for m in frames]])
         key = hashlib.sha256(blob.encode()).hexdigest()
         return self._cached(key, lambda: self._stabilised(frame, frames, fetcher, progress))
 
+    def _single(self, frame: int, fetcher: Fetcher, progress: Progress | None) -> Matte:
+        if self._cache_frames == 0:
+            keyed = self._key_frame(frame, fetcher, _stage(progress, 0.0, 1.0))
+        else:
+            keyed = self.keyed(frame, fetcher, _stage(progress, 0.0, 1.0))
+        return finish(keyed, keyed.result.alpha, self.values, self.device)
+
     def _stabilised(
         self, frame: int, frames: list[int], fetcher: Fetcher, progress: Progress | None
     ) -> Matte:
-        share = 0.95 / len(frames)  # each frame's solve; the filter takes the rest
-        centre = self.single_frame(frame, fetcher, _stage(progress, 0.0, share))
+        share = 0.95 / len(frames)  # each frame's key; the filter and the unmix take the rest
+        centre = self.keyed(frame, fetcher, _stage(progress, 0.0, share))
+        plate, alpha = centre.inputs.plate, centre.result.alpha
         neighbours = []
         for i, m in enumerate(f for f in frames if f != frame):
-            other = self.single_frame(m, fetcher, _stage(progress, share * (i + 1), share))
-            if other.alpha.shape != centre.alpha.shape:
-                h, w = centre.alpha.shape
+            other = self.keyed(m, fetcher, _stage(progress, share * (i + 1), share))
+            if other.result.alpha.shape != alpha.shape:
+                h, w = alpha.shape
+                other_h, other_w = other.result.alpha.shape
                 raise BgmatteError(
                     "plate",
-                    f"frame {m} is {other.alpha.shape[1]}x{other.alpha.shape[0]} but frame "
-                    f"{frame} is {w}x{h}",
-                    "give every frame of the shot the same size, or set temporal_radius to 0",
+                    f"frame {m} is {other_w}x{other_h} but frame {frame} is {w}x{h}",
+                    f"give every frame of the shot the same size, or set "
+                    f"{param('temporal_radius')} to 0",
                 )
-            assert other.plate is not None
-            neighbours.append((other.plate, other.alpha))
-        assert centre.plate is not None
+            neighbours.append((other.inputs.plate, other.result.alpha))
         _stage(progress, 0.95, 0.05)(0.0)
-        alpha = temporal.stabilise(centre.plate, centre.alpha, neighbours)
-        fg, comp = unmix(
-            centre.plate,
-            centre.clean_plate,
-            alpha,
-            centre.background,
-            self.device,
-            self.values["unmix"],
-        )
-        return dataclasses.replace(centre, alpha=alpha, foreground=fg, composite=comp)
+        stable = temporal.stabilise(plate, alpha, neighbours)
+        return finish(centre, stable, self.values, self.device)
 
     def render(
         self,

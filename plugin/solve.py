@@ -1,66 +1,102 @@
-"""One frame, start to finish: checks, the engine, then the linear-light foreground unmix.
+"""One frame in three stages: check the inputs, key them, solve the foreground.
 
-This is the single place where a matte is made; :func:`bgmatte.matte` and the node (and so
-every host) call it.
+- :func:`check`: the inputs in the working space, validated (sizes, channels, NaN policy);
+- :func:`key`: the clean plate aligned to the plate (hand-held shots), then the engine's
+  alpha and debug passes (:mod:`bgmatte.plugin.engines`);
+- :func:`finish`: the linear-light foreground for an alpha (:mod:`.foreground`) and the
+  composite, once per output frame.
+
+The node (:mod:`bgmatte.plugin.node`) calls them, caching :func:`key`'s result per frame, so
+a temporal window filters the keyed alphas of its frames and unmixes only the result.
+:func:`solve` runs all three for one frame alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from bgmatte import kernels
-from bgmatte.errors import BgmatteError
 from bgmatte.plugin import foreground, validate
 from bgmatte.plugin.align import align
-from bgmatte.plugin.engines import get_engine
+from bgmatte.plugin.engines import EngineResult, get_engine
+from bgmatte.plugin.passes import Matte
+
+Progress = Callable[[float], None]
 
 
 @dataclass(frozen=True)
-class Matte:
-    """The result for one frame. All arrays float32, scene-linear, in the working space.
+class Inputs:
+    """One frame's inputs as checked: H×W×3 (segmentation H×W) float32, working space."""
 
-    ``alpha * foreground + (1 - alpha) * clean_plate == plate`` wherever alpha > 0, where
-    ``clean_plate`` is the clean plate as the engine used it (exposure-matched, aligned).
-    """
+    plate: np.ndarray
+    clean_plate: np.ndarray
+    segmentation: np.ndarray | None
+    background: np.ndarray | None
 
-    alpha: np.ndarray  # H×W in [0, 1]
-    foreground: np.ndarray  # H×W×3 unpremultiplied, unclipped
-    clean_plate: np.ndarray  # H×W×3 the clean plate as used
-    difference: np.ndarray  # H×W×3
-    segmentation: np.ndarray  # H×W
-    error: np.ndarray  # H×W
-    composite: np.ndarray | None = None  # H×W×3, when a background was given
-    params: Mapping[str, Any] = field(default_factory=dict)
-    plate: np.ndarray | None = None  # H×W×3 the plate as solved (checked, working space)
-    background: np.ndarray | None = None  # H×W×3 the background, when one was given
 
-    @property
-    def rgba(self) -> np.ndarray:
-        """Premultiplied foreground with alpha, H×W×4: what a compositor merges over."""
-        return kernels.premultiply(self.foreground, self.alpha)
+@dataclass(frozen=True)
+class Keyed:
+    """A frame after the engine: its checked inputs and the engine's result (alpha, the
+    clean plate as used, debug passes), before the foreground is solved."""
 
-    def pass_pixels(self, name: str) -> np.ndarray:
-        """The named output pass (see ``bgmatte.plugin.params.PASSES``) as H×W×C."""
-        if name == "rgba":
-            return self.rgba
-        if name == "foreground":
-            return self.foreground
-        if name == "composite":
-            if self.composite is None:
-                raise BgmatteError(
-                    "background", "is not connected", "connect a background for the composite pass"
-                )
-            return self.composite
-        if name == "aligned_clean_plate":
-            return self.clean_plate
-        if name == "difference":
-            return self.difference
-        single = {"alpha": self.alpha, "segmentation": self.segmentation, "error": self.error}
-        return single[name][..., None]
+    inputs: Inputs
+    result: EngineResult
+
+
+def check(
+    plate: np.ndarray,
+    clean_plate: np.ndarray,
+    segmentation: np.ndarray | None,
+    background: np.ndarray | None,
+    policy: str,
+) -> Inputs:
+    """The inputs as the engines take them, or a :class:`BgmatteError` naming the bad one;
+    ``policy`` is the ``nan`` param."""
+    p = validate.finite(validate.as_rgb(plate, "plate"), "plate", policy)
+    c = validate.as_rgb(clean_plate, "clean_plate")
+    validate.same_size(c, p, "clean_plate")
+    c = validate.finite(c, "clean_plate", policy)
+    seg = None
+    if segmentation is not None:
+        seg = validate.as_matte(segmentation, "segmentation")
+        validate.same_size(seg, p, "segmentation")
+        seg = validate.finite(seg, "segmentation", policy)
+    bg = None
+    if background is not None:
+        bg = validate.as_rgb(background, "background")
+        validate.same_size(bg, p, "background")
+        bg = validate.finite(bg, "background", policy)
+    return Inputs(p, c, seg, bg)
+
+
+def key(
+    inputs: Inputs,
+    params: Mapping[str, Any],
+    device: str = "cpu",
+    progress: Progress | None = None,
+    where: str = "",
+) -> Keyed:
+    """Align the clean plate to the plate, then run the engine. ``progress`` is called with
+    the fraction of the frame done (hosts may raise :class:`RenderAborted` from it);
+    ``where`` names the frame in warnings ("frame N, plate <file>")."""
+
+    def done(fraction: float) -> None:
+        if progress is not None:
+            progress(fraction)
+
+    # Hand-held: the clean plate is aligned to this frame before the engine, so both engines
+    # (and their exposure match) see aligned pixels.
+    done(0.05)
+    clean = align(inputs.plate, inputs.clean_plate, params["align"], where).clean_plate
+    done(0.15)
+    engine = get_engine(params["engine"])
+    result = engine(inputs.plate, clean, inputs.segmentation, params, device)
+    done(0.9)
+    return Keyed(inputs, result)
 
 
 def unmix(
@@ -90,53 +126,17 @@ def unmix(
     return get(fg), comp
 
 
-def solve(
-    plate: np.ndarray,
-    clean_plate: np.ndarray,
-    segmentation: np.ndarray | None,
-    background: np.ndarray | None,
-    params: Mapping[str, Any],
-    device: str = "cpu",
-    progress: Callable[[float], None] | None = None,
-    where: str = "",
+def finish(
+    keyed: Keyed, alpha: np.ndarray, params: Mapping[str, Any], device: str = "cpu"
 ) -> Matte:
-    """Check the inputs, align the clean plate, run the engine, unmix the foreground.
-
-    Inputs in the working space. ``progress`` is called with the fraction done between
-    stages (hosts show it, and may raise :class:`RenderAborted` from it to stop). ``where``
-    names the frame in warnings (the node passes "frame N, plate <file>")."""
-
-    def done(fraction: float) -> None:
-        if progress is not None:
-            progress(fraction)
-
-    kernels.gpu_index(device)  # an unknown device name fails here, before any work
-    policy = params["nan"]
-    p = validate.finite(validate.as_rgb(plate, "plate"), "plate", policy)
-    c = validate.as_rgb(clean_plate, "clean_plate")
-    validate.same_size(c, p, "clean_plate")
-    c = validate.finite(c, "clean_plate", policy)
-    seg = None
-    if segmentation is not None:
-        seg = validate.as_matte(segmentation, "segmentation")
-        validate.same_size(seg, p, "segmentation")
-        seg = validate.finite(seg, "segmentation", policy)
-    bg = None
-    if background is not None:
-        bg = validate.as_rgb(background, "background")
-        validate.same_size(bg, p, "background")
-        bg = validate.finite(bg, "background", policy)
-
-    # Hand-held: the clean plate is aligned to this frame before the engine, so both engines
-    # (and their exposure match) see aligned pixels.
-    done(0.05)
-    c = align(p, c, params["align"], where).clean_plate
-    done(0.15)
-    result = get_engine(params["engine"])(p, c, seg, params, device)
-    done(0.9)
-    fg, comp = unmix(p, result.clean_plate, result.alpha, bg, device, params["unmix"])
+    """The frame's result for ``alpha`` (the engine's, or the temporal window's): the
+    foreground solved against the clean plate as the engine used it, and the composite."""
+    inputs, result = keyed.inputs, keyed.result
+    fg, comp = unmix(
+        inputs.plate, result.clean_plate, alpha, inputs.background, device, params["unmix"]
+    )
     return Matte(
-        alpha=result.alpha,
+        alpha=alpha,
         foreground=fg,
         clean_plate=result.clean_plate,
         difference=result.difference,
@@ -144,6 +144,22 @@ def solve(
         error=result.error,
         composite=comp,
         params=dict(params),
-        plate=p,
-        background=bg,
     )
+
+
+def solve(
+    plate: np.ndarray,
+    clean_plate: np.ndarray,
+    segmentation: np.ndarray | None,
+    background: np.ndarray | None,
+    params: Mapping[str, Any],
+    device: str = "cpu",
+    progress: Progress | None = None,
+    where: str = "",
+) -> Matte:
+    """One frame alone, inputs in the working space: :func:`check`, :func:`key`,
+    :func:`finish`."""
+    kernels.gpu_index(device)  # an unknown device name fails here, before any work
+    inputs = check(plate, clean_plate, segmentation, background, params["nan"])
+    keyed = key(inputs, params, device, progress, where)
+    return finish(keyed, keyed.result.alpha, params, device)

@@ -118,13 +118,22 @@ def teacher_node(params: Mapping[str, Any], weights: str | Path, cfg: Mapping[st
     return Node(values, cache_frames=2 * radius + 2)
 
 
-def prepare(node_render: Callable[[int], Any], frames: Sequence[int]) -> ShotTensors:
+def teacher_frame(teacher: Any, fetcher: Any, frame: int) -> tuple[np.ndarray, Any]:
+    """The plate as the teacher node solved it (working space) and its Matte for ``frame``."""
+    matte = teacher.solve_frame(frame, fetcher)
+    return teacher.keyed(frame, fetcher).inputs.plate, matte
+
+
+def prepare(
+    node_render: Callable[[int], tuple[np.ndarray, Any]], frames: Sequence[int]
+) -> ShotTensors:
     """Teacher alpha, clean plate as used and prior of every frame, and the flows between
-    consecutive frames. ``node_render(frame)`` returns the teacher node's Matte."""
+    consecutive frames. ``node_render(frame)`` returns the plate as solved and the teacher
+    node's Matte (:func:`teacher_frame`)."""
     plates, cleans, priors, teachers = [], [], [], []
     for f in frames:
-        m = node_render(f)
-        plates.append(m.plate)
+        plate, m = node_render(f)
+        plates.append(plate)
         cleans.append(m.clean_plate)
         priors.append(m.segmentation)
         teachers.append(m.alpha)

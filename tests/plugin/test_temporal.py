@@ -138,14 +138,21 @@ def test_in_order_each_frame_is_solved_once(
 ) -> None:
     from bgmatte.plugin import node as node_module
 
-    calls: list[int] = []
-    real = node_module.solve
+    keyed: list[int] = []
+    unmixed: list[int] = []
+    real_key, real_finish = node_module.key, node_module.finish
 
-    def counted(*args: object, **kwargs: object) -> object:
-        calls.append(1)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+    def counted_key(*args: object, **kwargs: object) -> object:
+        keyed.append(1)
+        return real_key(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(node_module, "solve", counted)
+    def counted_finish(*args: object, **kwargs: object) -> object:
+        unmixed.append(1)
+        return real_finish(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(node_module, "key", counted_key)
+    monkeypatch.setattr(node_module, "finish", counted_finish)
     node = Node({**CLASSICAL, "temporal_radius": 2})
     _alphas(node, _fetcher(shot), list(range(1, N + 1)))
-    assert len(calls) == N
+    assert len(keyed) == N  # each frame keyed once, for itself and its neighbours
+    assert len(unmixed) == N  # the foreground solved once per frame, for the filtered alpha

@@ -1,4 +1,9 @@
-"""The public Python call: ``bgmatte.matte``. Every host and every benchmark uses it."""
+"""The Python host: ``bgmatte.matte``, the node on one still held in memory.
+
+A thin call over :class:`bgmatte.plugin.node.Node` with an :class:`ArrayFetcher`, so colour
+conversion, checks, the engine and the foreground solve are exactly the node's (the same
+code the command line and OpenFX run).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from bgmatte.plugin.params import resolve_params
-from bgmatte.plugin.solve import Matte, solve
+from bgmatte.host_bridge.arrays import ArrayFetcher
+from bgmatte.plugin.node import Node
+from bgmatte.plugin.passes import Matte
 
 __all__ = ["Matte", "matte"]
 
@@ -30,20 +36,15 @@ def matte(
         background: optional H×W×3 new background; gives ``.composite``.
         colorspace: OCIO colour space of the colour inputs; converted to the working space
             (the config's ``scene_linear`` role). Default: already in the working space.
-        device: "cpu", or "cuda" for the CuPy kernels.
+        device: "cpu", or "cuda" for the network and the CuPy kernels on a GPU.
         **params: node parameters by name (see ``bgmatte.plugin.params.PARAMS``).
 
     Returns:
         :class:`Matte` with ``.alpha``, ``.foreground`` (unpremultiplied, linear),
         ``.rgba`` (premultiplied), ``.composite`` and the debug passes.
     """
-    values = resolve_params({**params, "colorspace": colorspace})
-    src = values["colorspace"]
-    if src not in ("auto", "scene_linear"):
-        from bgmatte.plugin import colour  # OCIO only when a conversion is asked for
-
-        plate = colour.to_working(np.asarray(plate, np.float32), src, "plate")
-        clean_plate = colour.to_working(np.asarray(clean_plate, np.float32), src, "clean_plate")
-        if background is not None:
-            background = colour.to_working(np.asarray(background, np.float32), src, "background")
-    return solve(plate, clean_plate, segmentation, background, values, device)
+    node = Node({**params, "colorspace": colorspace}, device=device, cache_frames=0)
+    fetcher = ArrayFetcher(
+        plate=plate, clean_plate=clean_plate, segmentation=segmentation, background=background
+    )
+    return node.solve_frame(1, fetcher)

@@ -1,0 +1,58 @@
+"""The node's result for one frame and the passes a host asks for.
+
+Pass names are declared in :data:`bgmatte.plugin.params.PASSES`; this is the one place that
+maps a name to pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bgmatte import kernels
+from bgmatte.errors import BgmatteError
+
+
+@dataclass(frozen=True)
+class Matte:
+    """The result for one frame. All arrays float32, scene-linear, in the working space.
+
+    ``alpha * foreground + (1 - alpha) * clean_plate == plate`` wherever alpha > 0, where
+    ``clean_plate`` is the clean plate as the engine used it (exposure-matched, aligned).
+    """
+
+    alpha: np.ndarray  # H×W in [0, 1]
+    foreground: np.ndarray  # H×W×3 unpremultiplied, unclipped
+    clean_plate: np.ndarray  # H×W×3 the clean plate as used
+    difference: np.ndarray  # H×W×3
+    segmentation: np.ndarray  # H×W
+    error: np.ndarray  # H×W
+    composite: np.ndarray | None = None  # H×W×3, when a background was given
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def rgba(self) -> np.ndarray:
+        """Premultiplied foreground with alpha, H×W×4: what a compositor merges over."""
+        return kernels.premultiply(self.foreground, self.alpha)
+
+    def pass_pixels(self, name: str) -> np.ndarray:
+        """The named output pass (see ``bgmatte.plugin.params.PASSES``) as H×W×C."""
+        if name == "rgba":
+            return self.rgba
+        if name == "foreground":
+            return self.foreground
+        if name == "composite":
+            if self.composite is None:
+                raise BgmatteError(
+                    "background", "is not connected", "connect a background for the composite pass"
+                )
+            return self.composite
+        if name == "aligned_clean_plate":
+            return self.clean_plate
+        if name == "difference":
+            return self.difference
+        single = {"alpha": self.alpha, "segmentation": self.segmentation, "error": self.error}
+        return single[name][..., None]
