@@ -10,8 +10,9 @@ import numpy as np
 from bgmatte.bench.scenes.demo_shot import make_demo_shot
 from bgmatte.host_bridge.arrays import ArrayFetcher
 from bgmatte.host_bridge.contact_sheet import contact_sheet
-from bgmatte.host_bridge.imageio import write_exr, write_png
+from bgmatte.host_bridge.imageio import write_exr
 from bgmatte.plugin import colour, foreground
+from bgmatte.plugin.display import write_png
 from bgmatte.plugin.node import Node
 
 _LAYERS = ("alpha", "foreground", "composite", "difference", "segmentation", "error")

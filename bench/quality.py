@@ -89,8 +89,8 @@ def score_case(
 def write_sheet(path: Path, case: Case, got: Any) -> None:
     """Every stage of one case's matte beside the ground truth, for a person to look at."""
     from bgmatte.host_bridge.contact_sheet import contact_sheet
-    from bgmatte.host_bridge.imageio import write_png
     from bgmatte.host_bridge.preview import over_checkerboard
+    from bgmatte.plugin.display import write_png
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tiles = [

@@ -20,7 +20,7 @@ import OpenImageIO as oiio
 
 from bgmatte.errors import BgmatteError
 
-__all__ = ["Image", "read_image", "write_exr", "write_png"]
+__all__ = ["Image", "read_image", "write_exr", "write_mp4"]
 
 _RGBA = ("R", "G", "B", "A")
 _READ_FIX = "re-export the file; it looks truncated or corrupt"
@@ -255,24 +255,6 @@ def write_exr(
     for key, value in (attributes or {}).items():
         spec.attribute(key, str(value))
     _atomic_write(path, ".tmp.exr", lambda tmp: _write_with_oiio(tmp, spec, pixels))
-
-
-def write_png(path: str, rgb: np.ndarray) -> None:
-    """Write an 8-bit PNG (contact sheets), atomically; pixels are already display-encoded.
-
-    ``rgb`` is ``H×W×C`` (C = 1, 3 or 4) or ``H×W``: uint8 as is, floats as 0..1 (clipped).
-    """
-    a = np.asarray(rgb)
-    if a.ndim == 2:
-        a = a[:, :, np.newaxis]
-    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
-        reason = f"shape {a.shape}; expected H×W×1, 3 or 4"
-        raise BgmatteError("--out", f"cannot write {path} ({reason})", _WRITE_FIX)
-    if a.dtype != np.uint8:
-        a = np.rint(np.clip(np.nan_to_num(a.astype(np.float32)), 0.0, 1.0) * 255.0).astype(np.uint8)
-    pixels = np.ascontiguousarray(a)
-    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2], oiio.UINT8)
-    _atomic_write(path, ".tmp.png", lambda tmp: _write_with_oiio(tmp, spec, pixels))
 
 
 def write_mp4(path: str, frames: Sequence[np.ndarray], fps: float = 24.0) -> None:

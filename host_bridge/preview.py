@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bgmatte.host_bridge.contact_sheet import contact_sheet, to_display
-from bgmatte.host_bridge.imageio import write_mp4, write_png
+from bgmatte.host_bridge.contact_sheet import contact_sheet
+from bgmatte.host_bridge.imageio import write_mp4
+from bgmatte.plugin.display import to_display, to_uint8, write_png
 from bgmatte.plugin.passes import Matte
 
 MAX_WIDTH = 960  # preview frames are downscaled to this width (even sizes, as MPEG-4 wants)
@@ -35,7 +36,7 @@ def over_checkerboard(matte: Matte) -> np.ndarray:
 def _thumb(linear: np.ndarray) -> np.ndarray:
     import cv2
 
-    img = (to_display(linear) * 255.0 + 0.5).astype(np.uint8)
+    img = to_uint8(to_display(linear))
     h, w = img.shape[:2]
     scale = min(1.0, MAX_WIDTH / w)
     size = (max(2, round(w * scale) // 2 * 2), max(2, round(h * scale) // 2 * 2))

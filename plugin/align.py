@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from bgmatte.errors import AlignmentWarning
+from bgmatte.plugin.pixels import luma
 
 MODES: tuple[str, ...] = ("off", "auto", "homography")
 
@@ -83,8 +84,7 @@ class _Failed(Exception):
 
 
 def _luminance(img: np.ndarray) -> np.ndarray:
-    rgb = img[..., :3].astype(np.float32)
-    return rgb[..., 0] * 0.2126 + rgb[..., 1] * 0.7152 + rgb[..., 2] * 0.0722
+    return luma(img[..., :3].astype(np.float32))
 
 
 def _log_lum(lum: np.ndarray, ref: float) -> np.ndarray:

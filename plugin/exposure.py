@@ -13,20 +13,13 @@ trimmed mean over the pixels whose ratios agree with it in all channels.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from scipy import ndimage
 
+from bgmatte.plugin.pixels import box_down
+
 _BIN = 0.004  # log-ratio histogram bin width (about 0.6 % of exposure)
 _MAX_LOG = 1.5  # search range: +-1.5 in natural log, a little over +-2 stops
-
-
-def _box_down(img: np.ndarray, factor: int) -> np.ndarray:
-    """Average ``factor``×``factor`` blocks: less noise, less sensitivity to misregistration."""
-    h, w = img.shape[:2]
-    size = (w // factor, h // factor)
-    small = cv2.resize(np.ascontiguousarray(img, np.float32), size, interpolation=cv2.INTER_AREA)
-    return small.reshape(size[1], size[0], -1)
 
 
 def _mode(values: np.ndarray) -> float:
@@ -49,8 +42,8 @@ def estimate_gain(plate: np.ndarray, clean_plate: np.ndarray) -> np.ndarray:
         else 1
     )
     factor = max(factor, 4) if min(plate.shape[:2]) >= 64 else 1
-    p = _box_down(plate[..., :3].astype(np.float32), factor).reshape(-1, 3)
-    c = _box_down(clean_plate[..., :3].astype(np.float32), factor).reshape(-1, 3)
+    p = box_down(plate[..., :3].astype(np.float32), factor).reshape(-1, 3)
+    c = box_down(clean_plate[..., :3].astype(np.float32), factor).reshape(-1, 3)
     floor = max(float(np.percentile(c, 5)), 1e-4)
     ok = np.all((c > floor) & (p > 1e-6), axis=1)
     if ok.sum() < 64:

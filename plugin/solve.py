@@ -8,7 +8,6 @@
 
 The node (:mod:`bgmatte.plugin.node`) calls them, caching :func:`key`'s result per frame, so
 a temporal window filters the keyed alphas of its frames and unmixes only the result.
-:func:`solve` runs all three for one frame alone.
 """
 
 from __future__ import annotations
@@ -145,21 +144,3 @@ def finish(
         composite=comp,
         params=dict(params),
     )
-
-
-def solve(
-    plate: np.ndarray,
-    clean_plate: np.ndarray,
-    segmentation: np.ndarray | None,
-    background: np.ndarray | None,
-    params: Mapping[str, Any],
-    device: str = "cpu",
-    progress: Progress | None = None,
-    where: str = "",
-) -> Matte:
-    """One frame alone, inputs in the working space: :func:`check`, :func:`key`,
-    :func:`finish`."""
-    kernels.gpu_index(device)  # an unknown device name fails here, before any work
-    inputs = check(plate, clean_plate, segmentation, background, params["nan"])
-    keyed = key(inputs, params, device, progress, where)
-    return finish(keyed, keyed.result.alpha, params, device)

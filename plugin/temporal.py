@@ -24,9 +24,9 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-SNAP = 0.02  # as the engines: no near-0 / near-1 alpha
+from bgmatte.plugin import pixels
+
 SIGMA = 0.04  # plate disagreement (encoded units) at which a neighbour's weight is 1/e
-_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
 def encode(plate: np.ndarray) -> np.ndarray:
@@ -36,8 +36,7 @@ def encode(plate: np.ndarray) -> np.ndarray:
 
 
 def _flow_image(enc: np.ndarray) -> np.ndarray:
-    luma = enc @ _LUMA
-    return np.clip(luma * 200.0, 0, 255).astype(np.uint8)
+    return np.clip(pixels.luma(enc) * 200.0, 0, 255).astype(np.uint8)
 
 
 def flow(centre: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -80,6 +79,4 @@ def stabilise(
         total += w * carried[..., 3]
         weight += w
     out = total / weight
-    out[out < SNAP] = 0.0
-    out[out > 1.0 - SNAP] = 1.0
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    return np.clip(pixels.snap(out), 0.0, 1.0).astype(np.float32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bgmatte.errors import BgmatteError, param
+from bgmatte.plugin.pixels import luma
 
 
 def as_rgb(pixels: np.ndarray, input_name: str) -> np.ndarray:
@@ -31,9 +32,7 @@ def as_matte(pixels: np.ndarray, input_name: str) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[2] == 4:
         return np.ascontiguousarray(arr[..., 3])
     if arr.ndim == 3 and arr.shape[2] == 3:
-        return (0.2126 * arr[..., 0] + 0.7152 * arr[..., 1] + 0.0722 * arr[..., 2]).astype(
-            np.float32
-        )
+        return luma(arr).astype(np.float32)
     raise BgmatteError(
         input_name,
         f"has shape {arr.shape}, expected one channel, RGB or RGBA",

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bgmatte.host_bridge.contact_sheet import contact_sheet
-from bgmatte.host_bridge.imageio import write_png
+from bgmatte.plugin.display import write_png
 from bgmatte.plugin.training.data import CompositeSampler
 
 

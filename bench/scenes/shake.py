@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from bgmatte.bench.scenes.demo_shot import CLEAN_PLATE_DRIFT, capture, make_demo_shot, texture
+from bgmatte.plugin.pixels import box_down
 
 _SS = 2  # supersampling of the background
 
@@ -81,11 +82,6 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip(bg, 0.005, None).astype(np.float32)
 
 
-def _box_down(img: np.ndarray) -> np.ndarray:
-    h, w = img.shape[0] // _SS, img.shape[1] // _SS
-    return img.reshape(h, _SS, w, _SS, -1).mean(axis=(1, 3)).astype(np.float32)
-
-
 def _rigid(angle: float, cx: float, cy: float, tx: float, ty: float) -> np.ndarray:
     """Rotation by ``angle`` (rad) about (cx, cy), then a translation (tx, ty)."""
     c, s = np.cos(angle), np.sin(angle)
@@ -133,12 +129,12 @@ def make_shaken_shot(
 
     hs, ws = _SS * height, _SS * width
     crop = big[_SS * margin : _SS * margin + hs, _SS * margin : _SS * margin + ws]
-    bg = _box_down(crop)
+    bg = box_down(crop, _SS)
     # Clean-plate pixel u sees the background at plate pixel truth^-1 u.
     inv = to_big(margin) @ np.linalg.inv(truth) @ np.linalg.inv(to_big(0.0))
     flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
     seen = cv2.warpPerspective(big, inv, (ws, hs), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    shaken_bg = _box_down(seen)
+    shaken_bg = box_down(seen, _SS)
 
     a = subject.alpha[..., None]
     plate = capture(rng, a * subject.foreground + (1 - a) * bg)
@@ -216,7 +212,7 @@ def make_parallax_shot(
         f = seen(far, motion_far)
         layer = seen(np.dstack([near_rgb * near_cover[..., None], near_cover]), motion_near)
         a = np.clip(layer[..., 3:], 0.0, 1.0)
-        return _box_down(layer[..., :3] + (1.0 - a) * f), _box_down(a)[..., 0]
+        return box_down(layer[..., :3] + (1.0 - a) * f, _SS), box_down(a, _SS)[..., 0]
 
     bg, near_a = scene(np.eye(3), np.eye(3))
     moved, _ = scene(truth, extra @ truth)

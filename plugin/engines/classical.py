@@ -26,11 +26,11 @@ from bgmatte.kernels import numpy_kernels as kernels
 from bgmatte.plugin.engines import EngineResult
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.noise import NoiseModel, fit_noise
+from bgmatte.plugin.pixels import snap
 
 _PRE_BLUR = 0.8  # px, Gaussian pre-blur of the detection difference
 _CORE_ERODE = 2  # px the solid core is eroded before colours are taken from it
 _BAND = 12  # px around the core where alpha may be fractional
-_SNAP = 0.02  # alpha below this is 0, above 1 - this is 1
 
 
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
@@ -238,8 +238,7 @@ def run(
         prior = _blur(key, 2.0)
 
     alpha = np.clip(alpha, 0.0, 1.0)
-    alpha[alpha < _SNAP] = 0.0
-    alpha[alpha > 1.0 - _SNAP] = 1.0
+    snap(alpha)
     return EngineResult(
         alpha=alpha.astype(np.float32),
         clean_plate=clean,

@@ -30,8 +30,8 @@ from bgmatte.errors import BgmatteError, param
 from bgmatte.plugin.engines import EngineResult, classical
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.model.network import MattingNetwork, load_network
+from bgmatte.plugin.pixels import snap
 
-SNAP = 0.02
 SURE_BACKGROUND = 0.1  # classical error below which its zero alpha is trusted
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "photo.safetensors"
 _models: dict[tuple[str, int, str, str], tuple[MattingNetwork, threading.Lock]] = {}
@@ -177,8 +177,7 @@ def run(
             pha, pha_sm, err_sm = (sum(o) / len(o) for o in zip(*outs, strict=True))
     full = src.shape[2:]
     alpha = pha[0, 0, :h, :w].cpu().numpy().copy()
-    alpha[alpha < SNAP] = 0.0  # as the classical engine: no near-zero alpha for the unmix to
-    alpha[alpha > 1.0 - SNAP] = 1.0  # amplify noise in, and solid cores exactly 1
+    snap(alpha)  # as the classical engine
     if derived is not None:
         # Where plate and clean plate agree within the noise, far from any edge, the classical
         # matte is sure it is background: the network may not put subject there (it fills

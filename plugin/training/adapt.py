@@ -41,10 +41,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from bgmatte.errors import BgmatteError, param
-from bgmatte.plugin import temporal
+from bgmatte.plugin import display, temporal
 from bgmatte.plugin.model import encoding
 from bgmatte.plugin.model.network import MattingNetwork, load_network, save_weights
-from bgmatte.plugin.training import png
 from bgmatte.plugin.training.average import update_average
 from bgmatte.plugin.training.losses import alpha_loss
 from bgmatte.plugin.training.report import write_report
@@ -305,16 +304,16 @@ def _grid(images: tuple[torch.Tensor, ...], rows: int = 2) -> np.ndarray:
     for i in range(min(rows, plate.shape[0])):
         out.append(
             [
-                png.to_display(plate[i].permute(1, 2, 0).numpy()),
-                png.to_display(clean[i].permute(1, 2, 0).numpy()),
-                png.to_display(prior[i, 0].numpy()),
-                png.to_display(teacher[i, 0].numpy()),
-                png.to_display(pha[i, 0].numpy()),
-                png.to_display((fg[i] * (pha[i] > 0)).permute(1, 2, 0).numpy()),
-                png.to_display(encoding.decode(fake[i]).permute(1, 2, 0).numpy()),
+                display.tile(plate[i].permute(1, 2, 0).numpy()),
+                display.tile(clean[i].permute(1, 2, 0).numpy()),
+                display.tile(prior[i, 0].numpy()),
+                display.tile(teacher[i, 0].numpy()),
+                display.tile(pha[i, 0].numpy()),
+                display.tile((fg[i] * (pha[i] > 0)).permute(1, 2, 0).numpy()),
+                display.tile(encoding.decode(fake[i]).permute(1, 2, 0).numpy()),
             ]
         )
-    return png.grid(out)
+    return display.grid(out)
 
 
 GRID_COLUMNS = (
@@ -379,7 +378,7 @@ def adapt(
         if step % int(cfg["image_every"]) == 0 or step == steps:
             path = log / "images" / f"adapt_{step:06d}.png"
             img = _grid(images)
-            png.write_png(path, img)
+            display.write_png(path, img)
             grids.append((f"step {step}: {GRID_COLUMNS}", path))
             if writer is not None:
                 writer.add_image("adapt/stages", img, step, dataformats="HWC")

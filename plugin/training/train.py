@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 
 from bgmatte.errors import BgmatteError, param
+from bgmatte.plugin import display
 from bgmatte.plugin.model import encoding
 from bgmatte.plugin.model.network import MattingNetwork, NetworkConfig, save_weights
-from bgmatte.plugin.training import png
 from bgmatte.plugin.training.average import update_average
 from bgmatte.plugin.training.losses import matting_losses
 from bgmatte.plugin.training.report import write_report
@@ -196,8 +196,8 @@ def stage_grid(
             (fg_lin[i] * (batch["alpha"][i] > 0)).permute(1, 2, 0),
             comp.permute(1, 2, 0),
         ]
-        rows.append([png.to_display(_thumb(c, tile)) for c in cells])
-    return png.grid(rows)
+        rows.append([display.tile(_thumb(c, tile)) for c in cells])
+    return display.grid(rows)
 
 
 def _thumb(img: torch.Tensor, tile: int) -> np.ndarray:
@@ -515,7 +515,7 @@ def _validate_and_log(
             {k: v.float().cpu() for k, v in val.items()},
             tuple(None if o is None else o.float().cpu() for o in vout),
         )
-        png.write_png(out / "images" / f"stages_{done:06d}.png", img)
+        display.write_png(out / "images" / f"stages_{done:06d}.png", img)
         if sinks.writer is not None:
             sinks.writer.add_image("stages", img, done, dataformats="HWC")
 

@@ -11,7 +11,7 @@ import OpenImageIO as oiio
 import pytest
 
 from bgmatte.errors import BgmatteError
-from bgmatte.host_bridge.imageio import Image, read_image, write_exr, write_png
+from bgmatte.host_bridge.imageio import Image, read_image, write_exr
 
 READ_FIX = "re-export the file; it looks truncated or corrupt"
 WRITE_FIX = "check that the folder exists and is writable"
@@ -231,18 +231,3 @@ def test_write_rejects_mismatched_layers(tmp_path: Path) -> None:
         f"--out: cannot write {path} (layer 'alpha' is 2x3, the first is 2x2); {WRITE_FIX}"
     )
     assert not path.exists()
-
-
-def test_write_png(tmp_path: Path) -> None:
-    path = tmp_path / "sheet.png"
-    rgb = np.zeros((3, 5, 3), np.float32)
-    rgb[..., 0] = 1.5  # clipped
-    rgb[..., 1] = 0.5
-    write_png(str(path), rgb)
-    image = read_image(str(path), "sheet")
-    assert image.pixel_format == "uint8"
-    np.testing.assert_allclose(image.pixels[..., 0], 1.0)
-    np.testing.assert_allclose(image.pixels[..., 1], 128 / 255)
-    write_png(str(path), np.full((2, 2, 3), 255, np.uint8))
-    assert read_image(str(path), "sheet").pixels.shape == (2, 2, 3)
-    assert os.listdir(tmp_path) == ["sheet.png"]

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from bgmatte.host_bridge.files import file_colorspace
-from bgmatte.host_bridge.imageio import read_image, write_exr, write_png
+from bgmatte.host_bridge.imageio import read_image, write_exr
+from bgmatte.plugin.display import write_png
 
 
 def test_default_colorspace_from_real_files(tmp_path: Path) -> None:
