@@ -244,7 +244,7 @@ PARAMS: tuple[Param, ...] = (
         "Runtime",
         "What runs the network's convolutions on the CPU: 'torch' (PyTorch), or "
         "'onnxruntime' (the same network exported to ONNX; needs bgmatte[onnx]; equal to "
-        "about 1e-6, faster where the benchmark says so).",
+        "float rounding, faster where the benchmark says so).",
         "choice",
         "torch",
         choices=("torch", "onnxruntime"),

@@ -2,7 +2,7 @@
 
 ``encode(x) = asinh(x / s) / asinh(1 / s)`` with ``s = 0.05``. Why this curve:
 - defined and strictly increasing on all reals, so negative noise and values far above 1.0
-  pass through (a highlight at 16 maps to about 1.9) and nothing is clipped;
+  pass through (a highlight at 16 maps to about 1.75) and nothing is clipped;
 - linear near zero, so sensor noise in the shadows keeps its Gaussian shape;
 - logarithmic above ``s``, so equal ratios (exposure steps) are equal distances, as in
   camera log curves, and 1.0 maps to 1.0, so the [0, 1] range carries most of the image;

@@ -43,7 +43,7 @@ class NetworkConfig:
     # the network encodes them itself, after downscaling / on the refiner's crops only.
     transfer: str = "none"
     hidden: int = 32  # hidden feature channels handed from the base to the refiner
-    exact_crops: bool = True  # BGMv2's refiner crops to the bit; False: faster, equal ~1e-7
+    exact_crops: bool = True  # BGMv2's refiner crops to the bit; False: faster, to float rounding
     downsample: str = "bilinear"  # BGMv2's; "area" averages linear light (our models)
     refine_prior: bool = False  # the refiner sees the segmentation prior too (needs segmentation)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -5,11 +5,12 @@ decoder on the reduced-resolution frame) and the refiner's convolutions on its p
 (:meth:`Refiner.convs`), are exported to ONNX from whatever weights are loaded (the shipped
 model, an adapted shot model, a BGMv2 checkpoint) and run by onnxruntime's CPU provider; the
 rest (downscale, transfer, patch selection and cutting, write-back) stays in PyTorch, so both
-runtimes share every line of the data flow and differ only in the arithmetic of the
-convolutions (about 1e-6). Exported in memory, once per weights file: nothing is written.
+runtimes share every line of the data flow and differ only in the float rounding of the
+convolutions (the README says how closely the mattes agree). Exported in memory, once per
+weights file: nothing is written.
 
-The export uses PyTorch's TorchScript-based exporter with dynamic batch, height and width:
-about a second, against half a minute for the ``torch.export`` one, which would make the
+The export uses PyTorch's TorchScript-based exporter with dynamic batch, height and width,
+because it is much quicker than the ``torch.export`` one, whose export time would make the
 first frame of a render wait.
 """
 

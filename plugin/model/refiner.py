@@ -16,8 +16,7 @@ pad + unfold, and only the selected cells are written back. The half-resolution 
 resized over the whole frame first, as in the reference, and then cut: resizing each patch
 on its own is cheaper but not bit-identical, because PyTorch's CPU bilinear kernel picks
 its arithmetic (a 4-term sum or two nested 2-term sums) from the whole tensor's size and
-layout, and the 1-ulp differences, amplified by the refiner's convolutions, reached 2e-5
-in alpha against BGMv2.
+layout, and the refiner's convolutions amplify those 1-ulp differences in alpha.
 """
 
 from __future__ import annotations
@@ -48,8 +47,8 @@ def _windows(
     channels-last memory with ``channels_last`` (as gathered: no copy), else contiguous.
 
     One ``index_select`` over channels-last rows: each gathered row is the C values of one
-    pixel, contiguous, which is several times faster on a CPU than 2-D advanced indexing,
-    and no padded copy of the frame is made.
+    pixel, contiguous, so the gather copies whole rows where 2-D advanced indexing would
+    gather element by element; and no padded copy of the frame is made.
     """
     _, c, h, w = x.shape
     ar = torch.arange(size, device=x.device)
@@ -99,7 +98,7 @@ def crop_upsampled_fast(
 ) -> torch.Tensor:
     """:func:`crop_upsampled` for an integer ``factor`` = half / base, computed on small
     crops only (two-tap bilinear sums gathered per window; no frame-sized upsample). Equal
-    up to float rounding (about 1e-7)."""
+    up to float rounding."""
     m = 4
     xp = F.pad(x, (m,) * 4, mode="replicate")  # bilinear clamps at the border: replicate
     p_y, p_x = 2 * idx[1] - 3, 2 * idx[2] - 3  # half-resolution window origins
@@ -151,7 +150,7 @@ class Refiner(nn.Module):
         super().__init__()
         self.mode, self.sample_pixels, self.threshold = mode, sample_pixels, threshold
         # exact: BGMv2's crops to the bit (frame-sized resizes); else the per-patch crops,
-        # equal to float rounding and several times faster on large frames.
+        # equal to float rounding and cheaper on large frames (no frame-sized resize).
         self.exact = exact
         self.prior = prior
         guide = 7 if prior else 6  # src, bgr (+ prior)
@@ -248,8 +247,8 @@ class Refiner(nn.Module):
                     y_half = guided(y_half, crop_upsampled(seg, idx, half))
                     y_full = guided(y_full, crop_full(seg, idx, 2))
             else:
-                # Per-window upsampling costs per patch, the frame-sized one per pixel: on
-                # this CPU the per-window one wins below about 1 patch per 256 half-res px.
+                # Per-window upsampling costs per patch, the frame-sized one per pixel: the
+                # per-window one is used while patches are sparse (under 1 per 256 half-res px).
                 if idx[0].numel() * 256 < half[0] * half[1]:
                     x = crop_upsampled_fast(coarse, idx, int(factor), half)
                 else:

@@ -53,10 +53,10 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "refine_sample_pixels": 4000,
     # Also refine where the true alpha has detail the base's grid cannot hold
     # (:func:`detail_hint`): the refiner then trains on strands and wires, which the error
-    # map alone rarely sends it to. 0 = off (stages 1-9).
+    # map alone rarely sends it to. 0 = off.
     "refine_detail": 0.0,
     # > 0: the alpha loss again over the unknown band only, this much of it
-    # (:func:`bgmatte.plugin.training.losses.band_alpha_loss`). 0 = off (stages 1-11).
+    # (:func:`bgmatte.plugin.training.losses.band_alpha_loss`). 0 = off.
     "unknown_weight": 0.0,
     "log_every": 25,
     "image_every": 250,
@@ -95,7 +95,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
 
 def _worker_init(_: int) -> None:
     """One thread per data worker: with many workers, per-process thread pools oversubscribe
-    the CPU (measured on a 16-core GPU machine: 1 step/s instead of 7.5)."""
+    the CPU and starve the training step (see the model card, stage 1)."""
     torch.set_num_threads(1)
     import cv2  # the classical prior (data augment ``classical_prior``) blurs with OpenCV
 
