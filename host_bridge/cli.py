@@ -291,14 +291,14 @@ def _info(args: argparse.Namespace) -> int:
     import PyOpenColorIO
     import torch
 
-    import bgmatte
+    from bgmatte import __version__
     from bgmatte.kernels import cupy_available
     from bgmatte.plugin import colour
 
     if args.colorspaces:
         print("\n".join(colour.colorspaces()))
         return 0
-    print(f"bgmatte {bgmatte.__version__}")
+    print(f"bgmatte {__version__}")
     print(
         f"python {platform.python_version()}  numpy {numpy.__version__}  torch {torch.__version__}"
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,27 +124,6 @@ def test_align_param_in_the_table() -> None:
         resolve_params({"align": "on"})
 
 
-def test_the_warning_names_the_frame(tmp_path: Path) -> None:
-    from bgmatte.host_bridge.files import FileFetcher
-    from bgmatte.host_bridge.imageio import write_exr
-    from bgmatte.plugin.node import Node
-
-    rng = np.random.default_rng(5)
-    flat = np.full((H, W, 3), 0.4, np.float32)
-    plate = flat * (1 + 0.01 * rng.standard_normal(flat.shape, dtype=np.float32))
-    write_exr(str(tmp_path / "p.0007.exr"), [("", plate)], half=False)
-    write_exr(str(tmp_path / "clean.exr"), [("", flat)], half=False)
-    fetcher = FileFetcher(
-        {"plate": str(tmp_path / "p.####.exr"), "clean_plate": str(tmp_path / "clean.exr")}
-    )
-    message = warning_message(
-        "only 0 features found (need 20)", f"frame 7, plate {tmp_path / 'p.0007.exr'}"
-    )
-    assert message.startswith(f"clean_plate (frame 7, plate {tmp_path / 'p.0007.exr'}): cannot")
-    with pytest.warns(AlignmentWarning, match=f"^{re.escape(message)}$"):
-        Node({"engine": "classical", "align": "homography"}).render(7, fetcher)
-
-
 def _misregistration(plate: np.ndarray, clean: np.ndarray, clear: np.ndarray) -> np.ndarray:
     """|log difference| after the clean plate's exposure drift is taken out, H×W."""
     d = np.log(np.maximum(clean, 1e-3)) - np.log(np.maximum(plate, 1e-3))
@@ -165,11 +143,3 @@ def test_parallax_leaves_the_background_misregistered() -> None:
         misses.append(np.percentile(_misregistration(shot.plate, aligned, clear)[clear], 90))
     # one homography aligns a flat scene; two layers moving differently, it cannot
     assert misses[0] < 0.12 and misses[1] > 1.8 * misses[0]
-
-
-def test_bench_parallax_prints_background_and_subject(capsys: pytest.CaptureFixture[str]) -> None:
-    from bgmatte.bench.parallax import parallax_shots
-
-    rows = parallax_shots(1, 128, 160, [3.0], ["classical"], seed=1, extra={})
-    assert rows[0]["subject"] > 0.9 and 0.0 <= rows[0]["background"] < 0.5
-    assert "| 3.0 | classical |" in capsys.readouterr().out

@@ -10,14 +10,15 @@ import pytest
 
 import bgmatte
 from bgmatte.bench.scenes.demo_shot import DemoShot
-from bgmatte.host_bridge.arrays import ArrayFetcher
 from bgmatte.plugin import node as node_module
 from bgmatte.plugin.node import Node
 from bgmatte.plugin.params import INPUTS, PARAMS, PASSES
 
+from .frames import Frames
 
-def _fetcher(shot: DemoShot, **extra: np.ndarray) -> ArrayFetcher:
-    return ArrayFetcher(plate=shot.plate, clean_plate=shot.clean_plate, **extra)
+
+def _fetcher(shot: DemoShot, **extra: np.ndarray) -> Frames:
+    return Frames(plate=shot.plate, clean_plate=shot.clean_plate, **extra)
 
 
 def test_declarations_are_complete() -> None:
@@ -59,7 +60,7 @@ def test_cache_key_follows_params_and_inputs(small_shot: DemoShot) -> None:
     assert Node().cache_key(1, f) == Node().cache_key(1, f)
     assert Node().cache_key(1, f) != Node({"threshold": 5.0}).cache_key(1, f)
     assert Node().cache_key(1, f) != Node().cache_key(2, f)
-    other = ArrayFetcher(plate=small_shot.plate + 0.01, clean_plate=small_shot.clean_plate)
+    other = Frames(plate=small_shot.plate + 0.01, clean_plate=small_shot.clean_plate)
     assert Node().cache_key(1, f) != Node().cache_key(1, other)
 
 
@@ -106,7 +107,7 @@ def test_composite_needs_a_background(small_shot: DemoShot) -> None:
 def test_missing_required_input_is_named(small_shot: DemoShot) -> None:
     msg = "clean_plate: is not connected; connect the clean_plate input"
     with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
-        Node().render(1, ArrayFetcher(plate=small_shot.plate))
+        Node().render(1, Frames(plate=small_shot.plate))
 
 
 def test_bad_region_and_pass_are_named(small_shot: DemoShot) -> None:

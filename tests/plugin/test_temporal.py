@@ -10,8 +10,9 @@ import pytest
 from bgmatte.bench import metrics
 from bgmatte.bench.scenes.moving import MovingShot, make_moving_shot
 from bgmatte.errors import BgmatteError
-from bgmatte.host_bridge.arrays import ArrayFetcher
 from bgmatte.plugin.node import Node
+
+from .frames import Frames
 
 N = 6
 CLASSICAL = {"engine": "classical", "output": "alpha"}
@@ -22,13 +23,11 @@ def shot() -> MovingShot:
     return make_moving_shot(N, height=72, width=128, speed=0.5, seed=4)
 
 
-def _fetcher(shot: MovingShot) -> ArrayFetcher:
-    return ArrayFetcher(
-        plate={i + 1: p for i, p in enumerate(shot.plates)}, clean_plate=shot.clean_plate
-    )
+def _fetcher(shot: MovingShot) -> Frames:
+    return Frames(plate={i + 1: p for i, p in enumerate(shot.plates)}, clean_plate=shot.clean_plate)
 
 
-def _alphas(node: Node, fetcher: ArrayFetcher, frames: list[int]) -> dict[int, np.ndarray]:
+def _alphas(node: Node, fetcher: Frames, frames: list[int]) -> dict[int, np.ndarray]:
     return {f: node.render(f, fetcher)["alpha"][..., 0] for f in frames}
 
 
@@ -69,7 +68,7 @@ def test_foreground_still_reconstructs_the_plate(shot: MovingShot) -> None:
 
 
 def test_a_still_is_solved_alone(shot: MovingShot) -> None:
-    fetcher = ArrayFetcher(plate=shot.plates[0], clean_plate=shot.clean_plate)
+    fetcher = Frames(plate=shot.plates[0], clean_plate=shot.clean_plate)
     with_window = Node({**CLASSICAL, "temporal_radius": 2}).render(1, fetcher)["alpha"]
     alone = Node(CLASSICAL).render(1, fetcher)["alpha"]
     np.testing.assert_array_equal(with_window, alone)
@@ -78,7 +77,7 @@ def test_a_still_is_solved_alone(shot: MovingShot) -> None:
 def test_frames_of_different_sizes_are_named(shot: MovingShot) -> None:
     plates = {1: shot.plates[0], 2: shot.plates[1][:-2]}
     clean = {1: shot.clean_plate, 2: shot.clean_plate[:-2]}
-    fetcher = ArrayFetcher(plate=plates, clean_plate=clean)
+    fetcher = Frames(plate=plates, clean_plate=clean)
     message = (
         "plate: frame 2 is 128x70 but frame 1 is 128x72; "
         "give every frame of the shot the same size, or set temporal_radius to 0"
@@ -98,16 +97,6 @@ def test_dtssd_measures_the_error_in_change() -> None:
         metrics.dtssd(true[:1], true[:1])
 
 
-def test_bench_temporal_prints_flicker_and_sad(capsys: pytest.CaptureFixture[str]) -> None:
-    from bgmatte.bench.temporal import temporal
-
-    rows = temporal(3, 48, 64, [0.5], [1], seed=2, extra={"engine": "classical"})
-    assert [r["radius"] for r in rows] == [0, 1]
-    assert rows[0]["ratio"] == 1.0 and rows[1]["dtssd"] > 0.0
-    assert 0.0 < rows[0]["floor"] == rows[1]["floor"]
-    assert "| 0.50 | 1 |" in capsys.readouterr().out
-
-
 def test_carried_image_follows_the_subject() -> None:
     shot = make_moving_shot(4, height=48, width=64, speed=1.0, seed=3)
     for src, dst in ((0, 3), (3, 1)):
@@ -118,19 +107,6 @@ def test_carried_image_follows_the_subject() -> None:
             < 0.1 * np.abs(shot.alphas[src] - shot.alphas[dst]).mean()
         )
     assert np.array_equal(shot.carried(shot.alphas[2], 2, 2), shot.alphas[2])
-
-
-def test_steady_floor_is_zero_for_the_truth_and_the_dtssd_of_a_steady_error() -> None:
-    from bgmatte.bench.temporal import steady_floor
-
-    shot = make_moving_shot(4, height=48, width=64, speed=1.0, seed=3)
-    assert steady_floor(shot, shot.alphas) == 0.0
-    # A steady mistake (the soft half of the subject lost in frame 0's matte, and that loss
-    # moving with the subject) flickers not at all, yet its dtSSD, and the floor, are > 0.
-    error = np.where(shot.alphas[0] < 0.5, -shot.alphas[0], 0.0)
-    steady = [t + shot.carried(error, 0, i) for i, t in enumerate(shot.alphas)]
-    assert steady_floor(shot, steady) == pytest.approx(metrics.dtssd(steady, shot.alphas), rel=0.1)
-    assert steady_floor(shot, steady) > 0.5
 
 
 def test_in_order_each_frame_is_solved_once(

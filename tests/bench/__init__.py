@@ -1,0 +1,1 @@
+"""Tests of bgmatte.bench: the demo and the benchmarks."""

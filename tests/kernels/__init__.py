@@ -1,0 +1,1 @@
+"""Tests of bgmatte.kernels: the NumPy bodies and their CuPy twins."""

@@ -1,0 +1,1 @@
+"""Tests of bgmatte.plugin: the node, its stages and its model."""
