@@ -7,7 +7,9 @@ cupy arrays; pick the module for a device with :func:`for_device`::
     k = for_device("cuda")        # or "cpu"
     fg = k.unmix_foreground(plate, clean_plate, alpha)
 
-Importing this package, or ``bgmatte.kernels.cupy_kernels``, never imports CuPy.
+The classical key's per-pixel maths (:mod:`bgmatte.kernels.keying`) is NumPy only: the
+classical engine runs on the CPU. Importing this package, or
+``bgmatte.kernels.cupy_kernels``, never imports CuPy.
 """
 
 from __future__ import annotations
@@ -18,13 +20,9 @@ from types import ModuleType
 from bgmatte.errors import BgmatteError, param
 from bgmatte.kernels.numpy_kernels import (
     composite,
-    difference,
-    noise_distance,
     over,
     premultiply,
-    project_alpha,
     regularised_unmix,
-    smoothstep,
     unmix_foreground,
     unpremultiply,
 )
@@ -32,15 +30,11 @@ from bgmatte.kernels.numpy_kernels import (
 __all__ = [
     "composite",
     "cupy_available",
-    "difference",
     "for_device",
     "gpu_index",
-    "noise_distance",
     "over",
     "premultiply",
-    "project_alpha",
     "regularised_unmix",
-    "smoothstep",
     "unmix_foreground",
     "unpremultiply",
 ]

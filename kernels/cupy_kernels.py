@@ -14,7 +14,6 @@ Clips are written as comparisons (``t < 0 ? 0 : (t > 1 ? 1 : t)``) rather than
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,13 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "composite",
-    "difference",
-    "noise_distance",
     "over",
     "premultiply",
-    "project_alpha",
     "regularised_unmix",
-    "smoothstep",
     "unmix_foreground",
     "unpremultiply",
 ]
@@ -142,70 +137,6 @@ def _composite_kernel() -> Any:
     )
 
 
-@functools.cache
-def _difference_kernel() -> Any:
-    return _elementwise(
-        "float32 plate, float32 clean_plate, raw float32 gain, int32 n_ch",
-        "float32 diff",
-        "diff = plate - gain[i % n_ch] * clean_plate;",
-        "difference",
-    )
-
-
-@functools.cache
-def _noise_distance_kernel() -> Any:
-    return _elementwise(
-        "raw float32 diff, raw float32 clean_plate, raw float32 read_var, "
-        "raw float32 shot_var, raw float32 gain_var, int32 n_ch",
-        "float32 dist",
-        """
-        float s = 0.0f;
-        for (int c = 0; c < n_ch; ++c) {
-            const ptrdiff_t k = (ptrdiff_t)i * n_ch + c;
-            const float b = clean_plate[k];
-            const float d = diff[k];
-            s += d * d / (read_var[c] + shot_var[c] * (b > 0.0f ? b : 0.0f) + gain_var[c] * b * b);
-        }
-        dist = sqrtf(s);
-        """,
-        "noise_distance",
-    )
-
-
-@functools.cache
-def _smoothstep_kernel() -> Any:
-    return _elementwise(
-        "float32 x, float32 lo, float32 hi",
-        "float32 y",
-        """
-        float t = (x - lo) / (hi - lo);
-        t = t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
-        y = t * t * (3.0f - 2.0f * t);
-        """,
-        "smoothstep",
-    )
-
-
-@functools.cache
-def _project_alpha_kernel() -> Any:
-    return _elementwise(
-        "raw float32 plate, raw float32 clean_plate, raw float32 fg, int32 n_ch",
-        "float32 alpha",
-        """
-        float num = 0.0f, den = 0.0f;
-        for (int c = 0; c < n_ch; ++c) {
-            const ptrdiff_t k = (ptrdiff_t)i * n_ch + c;
-            const float fb = fg[k] - clean_plate[k];
-            num += (plate[k] - clean_plate[k]) * fb;
-            den += fb * fb;
-        }
-        const float t = num / (den > 1e-8f ? den : 1e-8f);
-        alpha = t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
-        """,
-        "project_alpha",
-    )
-
-
 def premultiply(rgb: Any, alpha: Any) -> cp.ndarray:
     """Twin of :func:`bgmatte.kernels.numpy_kernels.premultiply`: (rgb * a, a)."""
     rgb, alpha = _f32(rgb), _f32(alpha)
@@ -276,77 +207,4 @@ def composite(foreground: Any, alpha: Any, background: Any) -> cp.ndarray:
     _checks.same_image(background.shape, "background", foreground.shape, "foreground")
     out = _cupy().empty(foreground.shape, dtype=np.float32)
     _composite_kernel()(foreground, alpha, background, np.int32(channels), out)
-    return out
-
-
-def difference(plate: Any, clean_plate: Any, gain: Sequence[float] | Any) -> cp.ndarray:
-    """Twin of :func:`bgmatte.kernels.numpy_kernels.difference`: P_c - gain_c * B_c."""
-    plate, clean_plate = _f32(plate), _f32(clean_plate)
-    channels = _checks.image(plate.shape, "plate")
-    _checks.same_image(clean_plate.shape, "clean_plate", plate.shape, "plate")
-    g = _checks.per_channel(_host_vector(gain), "gain", channels)
-    cupy = _cupy()
-    out = cupy.empty(plate.shape, dtype=np.float32)
-    _difference_kernel()(plate, clean_plate, cupy.asarray(g), np.int32(channels), out)
-    return out
-
-
-def noise_distance(
-    diff: Any,
-    clean_plate: Any,
-    read_var: Sequence[float] | Any,
-    shot_var: Sequence[float] | Any,
-    gain_var: Sequence[float] | Any | None = None,
-) -> cp.ndarray:
-    """Twin of :func:`bgmatte.kernels.numpy_kernels.noise_distance`.
-
-    dist = sqrt( sum_c D_c^2 / (read_var_c + shot_var_c * max(B_c, 0) + gain_var_c * B_c^2) ).
-    """
-    diff, clean_plate = _f32(diff), _f32(clean_plate)
-    channels = _checks.image(diff.shape, "difference")
-    _checks.same_image(clean_plate.shape, "clean_plate", diff.shape, "difference")
-    rv = _checks.per_channel(_host_vector(read_var), "read_var", channels)
-    sv = _checks.per_channel(_host_vector(shot_var), "shot_var", channels)
-    _checks.positive(rv, "read_var", allow_zero=False)
-    _checks.positive(sv, "shot_var", allow_zero=True)
-    gv = _checks.per_channel(
-        np.zeros(channels) if gain_var is None else _host_vector(gain_var), "gain_var", channels
-    )
-    _checks.positive(gv, "gain_var", allow_zero=True)
-    cupy = _cupy()
-    out = cupy.empty(diff.shape[:2], dtype=np.float32)
-    _noise_distance_kernel()(
-        diff,
-        clean_plate,
-        cupy.asarray(rv),
-        cupy.asarray(sv),
-        cupy.asarray(gv),
-        np.int32(channels),
-        out,
-    )
-    return out
-
-
-def smoothstep(x: Any, lo: float, hi: float) -> cp.ndarray:
-    """Twin of :func:`bgmatte.kernels.numpy_kernels.smoothstep`: t = clip((x-lo)/(hi-lo))."""
-    cupy = _cupy()
-    x = cupy.asarray(x, dtype=cupy.float32)  # elementwise: any layout, 0-d stays 0-d
-    lo32, hi32 = _checks.scalar_range(lo, hi)
-    out = cupy.empty(x.shape, dtype=np.float32)
-    _smoothstep_kernel()(x, lo32, hi32, out)
-    return out
-
-
-def project_alpha(plate: Any, clean_plate: Any, foreground_estimate: Any) -> cp.ndarray:
-    """Twin of :func:`bgmatte.kernels.numpy_kernels.project_alpha`.
-
-    a = clip( dot(P - B, F - B) / max(|F - B|^2, 1e-8), 0, 1 ).
-    """
-    plate, clean_plate = _f32(plate), _f32(clean_plate)
-    foreground_estimate = _f32(foreground_estimate)
-    channels = _checks.image(plate.shape, "plate")
-    _checks.same_image(clean_plate.shape, "clean_plate", plate.shape, "plate")
-    _checks.same_image(foreground_estimate.shape, "foreground_estimate", plate.shape, "plate")
-    out = _cupy().empty(plate.shape[:2], dtype=np.float32)
-    _project_alpha_kernel()(plate, clean_plate, foreground_estimate, np.int32(channels), out)
     return out

@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bgmatte.kernels import numpy_kernels as kernels
+from bgmatte.kernels import keying
 from bgmatte.plugin.engines import EngineResult
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.noise import NoiseModel, fit_noise
@@ -93,7 +93,7 @@ def _noise_distance(
     r: int,
     box: tuple[slice, slice] | None = None,
 ) -> np.ndarray:
-    """``kernels.noise_distance(plate - shifted clean, shifted clean)`` minimised over the clean
+    """``keying.noise_distance(plate - shifted clean, shifted clean)`` minimised over the clean
     plate's integer shifts of up to ``r`` px (edge-replicated), over ``box`` (rows, columns;
     default the frame), computed channel by channel: the clean plate's noise variance is
     computed once and each shift is a view into the padded planes, and the square root is
@@ -154,12 +154,12 @@ def _shift_tolerant_key(
     hi = lo + float(params["softness"])
     r = int(params["shift_tolerance"])
     z = _noise_distance(plate, clean, model, 0)
-    key = kernels.smoothstep(z, lo, hi)
+    key = keying.smoothstep(z, lo, hi)
     solid = _opening(key > 0.5)
     box = _bounding_box(_dilate(solid, 3)) if r > 0 else None
     if box is not None:
         z[box] = _noise_distance(plate, clean, model, r, box)
-        key = kernels.smoothstep(z, lo, hi)
+        key = keying.smoothstep(z, lo, hi)
         solid = _opening(key > 0.5)
     return key * _dilate(solid, 2)
 
@@ -206,7 +206,7 @@ def run(
     # the pixels the first fit calls background.
     rel = np.abs(diff) <= 0.03 * np.abs(cb) + 1e-3
     model = fit_noise(diff, cb, np.all(rel, axis=2))
-    z = kernels.noise_distance(diff, cb, model.read_var, model.shot_var, model.gain_var)
+    z = keying.noise_distance(diff, cb, model.read_var, model.shot_var, model.gain_var)
     model = fit_noise(diff, cb, z < params["threshold"])
     key = _shift_tolerant_key(pb, cb, model, params)
     t_lo = float(params["threshold"])
@@ -221,9 +221,9 @@ def run(
         cl = clean.reshape(-1, 3)[at][None]  # 1×N×3 images for the kernels
         fg, pl = fg_est[None], plate.reshape(-1, 3)[at][None]
         # How far the extrapolated foreground is from the clean plate, in noise sigmas.
-        sep = kernels.noise_distance(fg - cl, cl, model.read_var, model.shot_var, model.gain_var)
-        trust = (kernels.smoothstep(sep, 2.0 * t_lo, 4.0 * t_lo) * support)[0]
-        projected = kernels.project_alpha(pl, cl, fg)[0]
+        sep = keying.noise_distance(fg - cl, cl, model.read_var, model.shot_var, model.gain_var)
+        trust = (keying.smoothstep(sep, 2.0 * t_lo, 4.0 * t_lo) * support)[0]
+        projected = keying.project_alpha(pl, cl, fg)[0]
         k = key.reshape(-1)[at]
         alpha.reshape(-1)[at] = trust * projected + (1.0 - trust) * k
         error.reshape(-1)[at] = 1.0 - trust

@@ -118,21 +118,6 @@ CASES: dict[str, tuple[Callable[[Any, dict[str, Any]], Any], float, float]] = {
     "unpremultiply": (lambda k, d: k.unpremultiply(d["rgba"]), 1e-5, 0),
     "over": (lambda k, d: k.over(d["rgba"], d["clean"]), 1e-5, 1e-6),
     "composite": (lambda k, d: k.composite(d["fg"], d["alpha"], d["clean"]), 1e-5, 1e-6),
-    "difference": (lambda k, d: k.difference(d["plate"], d["clean"], [1.1, 0.9, 1.0]), 1e-5, 1e-6),
-    "noise_distance": (
-        lambda k, d: k.noise_distance(d["diff"], d["clean"], [1e-4, 2e-4, 3e-4], [1e-3, 2e-3, 0]),
-        1e-5,
-        0,
-    ),
-    "noise_distance_gain": (
-        lambda k, d: k.noise_distance(
-            d["diff"], d["clean"], [1e-4, 2e-4, 3e-4], [1e-3, 2e-3, 0], [1e-4, 0, 4e-4]
-        ),
-        1e-5,
-        0,
-    ),
-    "smoothstep": (lambda k, d: k.smoothstep(d["x"], 0.5, 3.0), 1e-5, 1e-6),
-    "project_alpha": (lambda k, d: k.project_alpha(d["plate"], d["clean"], d["fg"]), 1e-5, 1e-5),
 }
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from bgmatte.kernels import numpy_kernels as kernels
+from bgmatte.kernels import keying as kernels
 from bgmatte.plugin.engines import classical
 from bgmatte.plugin.noise import NoiseModel
 
