@@ -4,8 +4,8 @@
 #   bash scripts/gpu_check.sh            # python3 by default; PYTHON=/path/python3 to choose
 #   GPU_CHECK_PIP=0 bash scripts/gpu_check.sh   # never try pip
 #
-# bgmatte is assembled in a temp dir from symlinks to the repo's plugin/ and kernels/ (with an
-# empty __init__.py, so the heavy top-level imports are skipped). If CuPy is missing, one
+# bgmatte is assembled in a temp dir from symlinks to the repo's plugin/, kernels/ and
+# bgmatte/errors.py (with an empty __init__.py, so the heavy top-level imports are skipped). If CuPy is missing, one
 # `pip install cupy-cuda12x` (cupy-cuda13x on a CUDA 13 driver) is tried; offline it fails.
 # Exit status: 0 all GPU tests ran and passed; 1 a test failed; 2 CuPy/GPU unusable or the
 # GPU tests were skipped.
@@ -18,6 +18,7 @@ mkdir -p "$TMP/bgmatte"
 : >"$TMP/bgmatte/__init__.py"
 ln -s "$REPO/plugin" "$TMP/bgmatte/plugin"
 ln -s "$REPO/kernels" "$TMP/bgmatte/kernels"
+ln -s "$REPO/bgmatte/errors.py" "$TMP/bgmatte/errors.py"
 export PYTHONPATH="$TMP${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONSAFEPATH=1 # keep the repo root (whose bgmatte/ is not the package) off sys.path
 export PYTHONUNBUFFERED=1
