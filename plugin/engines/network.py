@@ -3,14 +3,13 @@
 Without a segmentation input, the soft segmentation prior the network takes (as the paper's
 model takes a precomputed soft segmentation) is derived from the classical difference matte
 (param ``prior``; 'none' skips it for speed); where that matte is sure of background, the
-network's alpha is set to 0. The clean plate is matched to the plate's
-exposure and white balance (as the classical engine does), so the unmix downstream uses the
-same clean plate the network saw. The frame
-is padded (edge replicate, identical in plate and clean plate, so the padding reads as
-background) to the multiple the base resolution needs, run through base network and refiner
-in float32 channels-last (this CPU has no bf16 matrix units; see the model card), and
-cropped back. The network's foreground is not used: the foreground comes from the linear
-unmix in :mod:`bgmatte.kernels`, so HDR values are exact.
+network's alpha is set to 0. The clean plate is matched to the plate's exposure and white
+balance (as the classical engine does), so the unmix downstream uses the same clean plate
+the network saw. The frame is padded (edge replicate, identical in plate and clean plate, so
+the padding reads as background) to the multiple the base resolution needs, run through base
+network and refiner in float32 channels-last, and cropped back. The network's foreground is
+not used: the foreground comes from the linear unmix (:mod:`bgmatte.plugin.solve`), so HDR
+values are exact.
 """
 
 from __future__ import annotations
@@ -99,8 +98,7 @@ def get_model(
 
 
 # ensemble='flips': the frame as is, mirrored left-right, upside down and both; the alphas
-# averaged (test-time augmentation). Measured on the dev cases with v0.5: mean SAD / Grad
-# 3.008 / 6.119 → 2.918 / 5.567, at four times the network's cost.
+# averaged (test-time augmentation), at four times the network's cost (figures: the README).
 FLIPS: tuple[tuple[int, ...], ...] = ((), (3,), (2,), (2, 3))
 
 BASE_MAX = 512  # px: the base pass's long side in 'auto' (BGMv2's HD and 4K bases are 480)
@@ -108,10 +106,9 @@ BASE_MAX = 512  # px: the base pass's long side in 'auto' (BGMv2's HD and 4K bas
 
 def base_scale(value: str, width: int, height: int) -> float:
     """'auto': the largest of 1/2, 1/4, 1/8 that keeps the base's long side within
-    :data:`BASE_MAX` (BGMv2's 1/4 at HD, 1/8 at 4K; frames up to 1K get a half-size base:
-    a quarter-size base of a small frame loses whole strands and the veil. Measured with the
-    shipped model: 640 px dev cases mean SAD 3.88 at 1/4, 3.64 at 1/2; a 160 px frame 0.83 at
-    1/4, 0.45 at 1/2, 0.53 at full size)."""
+    :data:`BASE_MAX` (BGMv2's 1/4 at HD, 1/8 at 4K). Frames up to 1K get a half-size base,
+    since a quarter-size base of a small frame loses whole strands and the veil (the model
+    card has the figures)."""
     if value != "auto":
         return float(value)
     for scale in (0.5, 0.25):
