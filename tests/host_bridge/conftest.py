@@ -1,9 +1,9 @@
 """Fixtures for the command-line tests: small shots on disk, an in-process runner, helpers.
 
 Every image is 64×48 so the whole host_bridge suite stays fast on two cores; paths are
-absolute, so messages that quote a path can be checked exactly. The tests run with
-``--import-mode=importlib``, where a test cannot import a helper module, so the helpers
-reach the tests through the ``kit`` fixture (``kit.clean_plate(...)``, ``kit.all_files(...)``).
+absolute, so messages that quote a path can be checked exactly. The helpers reach the tests
+through the ``kit`` fixture (``kit.clean_plate(...)``, ``kit.all_files(...)``); larger helper
+modules (the OpenFX test host) are imported relatively, since ``tests`` is a package.
 """
 
 from __future__ import annotations
