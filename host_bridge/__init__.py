@@ -1,1 +1,2 @@
-"""bgmatte.host_bridge: adapters that let a host drive the node (command line, farm, OpenFX)."""
+"""bgmatte.host_bridge: the hosts that drive the node: the command line and farm renders,
+OpenFX, Python (``bgmatte.matte``), with image I/O and frame sequences."""

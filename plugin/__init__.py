@@ -1,1 +1,1 @@
-"""bgmatte.plugin: the node (inputs, params, passes, render), its engines, colour and image I/O."""
+"""bgmatte.plugin: the node: params, the stages of a frame, engines, model and training."""
