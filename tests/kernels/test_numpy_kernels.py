@@ -12,35 +12,7 @@ import pytest
 from bgmatte.errors import BgmatteError
 from bgmatte.kernels import numpy_kernels as nk
 
-H, W = 7, 9
-
-
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(20240601)
-
-
-def hdr(rng: np.random.Generator, channels: int = 3) -> np.ndarray:
-    """An HDR float32 image with negatives and values far above 1."""
-    return rng.uniform(-0.5, 6.0, (H, W, channels)).astype(np.float32)
-
-
-def alphas(rng: np.random.Generator) -> np.ndarray:
-    """Alpha in [0, 1] with exact 0, exact 1 and values around the eps thresholds."""
-    a = rng.uniform(0.0, 1.0, (H, W)).astype(np.float32)
-    a.flat[:8] = [0.0, 1.0, 1e-7, 1e-6, 1e-3, 2e-3, 0.5, 1e-5]
-    return a
-
-
-def close(actual: np.ndarray, expected: np.ndarray, rtol: float = 2e-6, atol: float = 1e-6) -> None:
-    assert actual.dtype == np.float32
-    assert actual.shape == expected.shape
-    np.testing.assert_allclose(actual.astype(np.float64), expected, rtol=rtol, atol=atol)
-
-
-def f64(x: np.ndarray) -> np.ndarray:
-    return x.astype(np.float64)
-
+from .data import H, W, alphas, close, f64, hdr
 
 # ---------------------------------------------------------------- premultiply / unpremultiply
 
