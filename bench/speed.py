@@ -1,7 +1,10 @@
 """``bgmatte bench speed``: the whole ``bgmatte.matte`` call (linear float32 arrays in, alpha
 and foreground out) on synthetic scene-linear HD and 4K frames; median seconds per frame over
 N frames after warm-up, torch threads set explicitly, and the peak resident memory of a child
-process per engine and resolution (so one size's memory does not hide another's)."""
+process per engine and resolution (so one size's memory does not hide another's).
+
+With ``--stages``, also the milliseconds of each stage of the call (median over the timed
+frames; :mod:`bgmatte.plugin.timing`), so a change can be judged stage by stage."""
 
 from __future__ import annotations
 
@@ -55,24 +58,32 @@ def speed_child(
     extra: dict | None = None,
     device: str = "cpu",
 ) -> dict:
-    """Time one resolution in this process; returns the figures."""
+    """Time one resolution in this process; returns the figures (``stages_ms``: the median
+    milliseconds of each stage, :mod:`bgmatte.plugin.timing`)."""
     import torch
 
     torch.set_num_threads(threads)
     import bgmatte
+    from bgmatte.plugin import timing
 
+    sync = torch.cuda.synchronize if device != "cpu" and torch.cuda.is_available() else None
     h, w = SIZES[size]
     plate, clean = synthetic_frame(h, w)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
+    stages: list[dict[str, float]] = []
     for i in range(warmup + frames):
         t0 = time.perf_counter()
-        got = bgmatte.matte(plate, clean, engine=engine, device=device, **(extra or {}))
-        _ = got.foreground
+        with timing.record(sync) as spent:
+            got = bgmatte.matte(plate, clean, engine=engine, device=device, **(extra or {}))
+            _ = got.foreground
         if i >= warmup:
             times.append(time.perf_counter() - t0)
+            stages.append(spent)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    names = [n for n in (*timing.STAGES, "other") if any(n in s for s in stages)]
     return {
+        "stages_ms": {n: 1e3 * statistics.median(s.get(n, 0.0) for s in stages) for n in names},
         "size": size,
         "engine": engine,
         "median_s": statistics.median(times),
@@ -130,6 +141,21 @@ def print_size(row: dict, extra: dict[str, str] | None, device: str) -> None:
     )
 
 
+def print_stages(rows: Sequence[dict]) -> None:
+    """Milliseconds per stage: a row per stage, a column per (engine, size) timed."""
+    from bgmatte.plugin.timing import STAGES
+
+    if not rows:
+        return
+    print()
+    heads = [f"{r['engine']} {r['size']} ms" for r in rows]
+    print_header(("stage", *heads), "l" + "r" * len(rows))
+    for name in (*STAGES, "other"):
+        if any(name in r["stages_ms"] for r in rows):
+            print_row([name, *(f"{r['stages_ms'].get(name, 0.0):.1f}" for r in rows)])
+    print_row(["**whole call**", *(f"{1e3 * r['median_s']:.1f}" for r in rows)])
+
+
 def speed(
     sizes: Sequence[str],
     frames: int,
@@ -138,8 +164,10 @@ def speed(
     engines: Sequence[str],
     extra: dict[str, str] | None = None,
     device: str = "cpu",
+    stages: bool = False,
 ) -> list[dict]:
-    """Run :func:`speed_child` in a fresh process per (engine, size); prints a table."""
+    """Run :func:`speed_child` in a fresh process per (engine, size); prints a table, and
+    with ``stages`` the milliseconds of each stage."""
     rows = []
     print_table_header()
     for engine in engines:
@@ -150,6 +178,8 @@ def speed(
                 continue
             rows.append(got)
             print_size(got, extra, device)
+    if stages:
+        print_stages(rows)
     return rows
 
 
@@ -160,6 +190,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch / BLAS threads")
     parser.add_argument("--engines", default="network", help="comma-separated")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the network and the kernels)")
+    parser.add_argument(
+        "--stages", action="store_true", help="also print the milliseconds of each stage"
+    )
     add_settings(parser)
 
 
@@ -172,6 +205,7 @@ def _run(args: argparse.Namespace) -> list[dict]:
         args.engines.split(","),
         settings(args),
         args.device,
+        args.stages,
     )
 
 

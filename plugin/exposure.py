@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from bgmatte.plugin.pixels import box_down
+from bgmatte.plugin.timing import stage
 
 _BIN = 0.004  # log-ratio histogram bin width (about 0.6 % of exposure)
 _MAX_LOG = 1.5  # search range: +-1.5 in natural log, a little over +-2 stops
@@ -70,5 +71,6 @@ def estimate_gain(plate: np.ndarray, clean_plate: np.ndarray) -> np.ndarray:
 def matched_clean_plate(plate: np.ndarray, clean_plate: np.ndarray, match: bool) -> np.ndarray:
     """The clean plate times :func:`estimate_gain` (when ``match``), float32: what both
     engines key against and the unmix uses."""
-    gain = estimate_gain(plate, clean_plate) if match else np.ones(3, np.float32)
-    return (clean_plate * gain.astype(np.float32)).astype(np.float32)
+    with stage("exposure"):
+        gain = estimate_gain(plate, clean_plate) if match else np.ones(3, np.float32)
+        return (clean_plate * gain.astype(np.float32)).astype(np.float32)

@@ -36,6 +36,7 @@ from bgmatte.plugin import colour, temporal
 from bgmatte.plugin.params import INPUTS, PARAMS, PASSES, resolve_params
 from bgmatte.plugin.passes import Matte
 from bgmatte.plugin.solve import Keyed, check, finish, key
+from bgmatte.plugin.timing import stage
 
 NODE_VERSION = "bgmatte.node/2"
 Region = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels of the plate
@@ -109,6 +110,12 @@ class Node:
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def _fetch(self, fetcher: Fetcher, name: str, frame: int, required: bool) -> Fetched | None:
+        with stage("io"):
+            return self._fetch_converted(fetcher, name, frame, required)
+
+    def _fetch_converted(
+        self, fetcher: Fetcher, name: str, frame: int, required: bool
+    ) -> Fetched | None:
         got = fetcher.fetch(name, frame)
         if got is None:
             if required:
@@ -246,4 +253,5 @@ class Node:
             raise BgmatteError(
                 "region", f"{region} is outside the {w}x{h} frame", "ask for a region inside it"
             )
-        return {n: result.pass_pixels(n)[y0:y1, x0:x1] for n in names}
+        with stage("passes"):
+            return {n: result.pass_pixels(n)[y0:y1, x0:x1] for n in names}

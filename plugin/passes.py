@@ -14,6 +14,7 @@ import numpy as np
 
 from bgmatte import kernels
 from bgmatte.errors import BgmatteError
+from bgmatte.plugin.timing import stage
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class Matte:
     @property
     def rgba(self) -> np.ndarray:
         """Premultiplied foreground with alpha, H×W×4: what a compositor merges over."""
-        return kernels.premultiply(self.foreground, self.alpha)
+        with stage("passes"):
+            return kernels.premultiply(self.foreground, self.alpha)
 
     def pass_pixels(self, name: str) -> np.ndarray:
         """The named output pass (see ``bgmatte.plugin.params.PASSES``) as H×W×C."""

@@ -23,6 +23,7 @@ from bgmatte.plugin import foreground, validate
 from bgmatte.plugin.align import align
 from bgmatte.plugin.engines import EngineResult, get_engine
 from bgmatte.plugin.passes import Matte
+from bgmatte.plugin.timing import stage
 
 Progress = Callable[[float], None]
 
@@ -55,6 +56,17 @@ def check(
 ) -> Inputs:
     """The inputs as the engines take them, or a :class:`BgmatteError` naming the bad one;
     ``policy`` is the ``nan`` param."""
+    with stage("validate"):
+        return _check(plate, clean_plate, segmentation, background, policy)
+
+
+def _check(
+    plate: np.ndarray,
+    clean_plate: np.ndarray,
+    segmentation: np.ndarray | None,
+    background: np.ndarray | None,
+    policy: str,
+) -> Inputs:
     p = validate.finite(validate.as_rgb(plate, "plate"), "plate", policy)
     c = validate.as_rgb(clean_plate, "clean_plate")
     validate.same_size(c, p, "clean_plate")
@@ -90,10 +102,12 @@ def key(
     # Hand-held: the clean plate is aligned to this frame before the engine, so both engines
     # (and their exposure match) see aligned pixels.
     done(0.05)
-    clean = align(inputs.plate, inputs.clean_plate, params["align"], where).clean_plate
+    with stage("align"):
+        clean = align(inputs.plate, inputs.clean_plate, params["align"], where).clean_plate
     done(0.15)
     engine = get_engine(params["engine"])
-    result = engine(inputs.plate, clean, inputs.segmentation, params, device)
+    with stage("engine"):
+        result = engine(inputs.plate, clean, inputs.segmentation, params, device)
     done(0.9)
     return Keyed(inputs, result)
 
@@ -131,9 +145,10 @@ def finish(
     """The frame's result for ``alpha`` (the engine's, or the temporal window's): the
     foreground solved against the clean plate as the engine used it, and the composite."""
     inputs, result = keyed.inputs, keyed.result
-    fg, comp = unmix(
-        inputs.plate, result.clean_plate, alpha, inputs.background, device, params["unmix"]
-    )
+    with stage("unmix"):
+        fg, comp = unmix(
+            inputs.plate, result.clean_plate, alpha, inputs.background, device, params["unmix"]
+        )
     return Matte(
         alpha=alpha,
         foreground=fg,

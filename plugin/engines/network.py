@@ -30,6 +30,7 @@ from bgmatte.plugin.engines import EngineResult, classical
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.model.network import MattingNetwork, load_network
 from bgmatte.plugin.pixels import snap
+from bgmatte.plugin.timing import stage
 
 SURE_BACKGROUND = 0.1  # classical error below which its zero alpha is trusted
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "photo.safetensors"
@@ -143,7 +144,8 @@ def run(
     derived = None
     if segmentation is None and params["prior"] == "classical" and model.config.segmentation:
         # The paper's soft segmentation prior, derived here from the difference matte.
-        derived = classical.run(plate, clean_plate, None, params)
+        with stage("prior"):
+            derived = classical.run(plate, clean_plate, None, params)
         segmentation = derived.alpha
     if derived is not None:
         clean = derived.clean_plate

@@ -25,6 +25,7 @@ from bgmatte.plugin.model import encoding
 from bgmatte.plugin.model.decoder import ASPP, Decoder
 from bgmatte.plugin.model.mobilenet import MobileNetV2Encoder
 from bgmatte.plugin.model.refiner import Refiner
+from bgmatte.plugin.timing import stage
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,42 @@ class MattingNetwork(nn.Module):
         Returns pha (B,1,H,W), fgr (B,3,H,W; None when ``alpha_only``), pha_sm, fgr_sm,
         err_sm (base resolution) and ref_sm (B,1,H/4,W/4), fgr in network space.
         """
+        with stage("base"):
+            src_sm, out, seg_full = self._base_pass(src, bgr, seg, has_seg)
+        pha_sm = out[:, 0:1].clamp(0.0, 1.0)
+        fgr_sm = out[:, 1:4]
+        err_sm = out[:, 4:5].clamp(0.0, 1.0)
+        hid_sm = out[:, 5:].relu()
+        with stage("refine"):
+            pha, fgr, ref_sm = self.refiner(
+                src,
+                bgr,
+                pha_sm,
+                fgr_sm,
+                err_sm,
+                hid_sm,
+                self.encode,
+                alpha_only,
+                seg_full,
+                refine_hint,
+            )
+        fgr_sm = fgr_sm + src_sm
+        if fgr is not None:
+            fgr = fgr + self.encode(src)
+        if self.config.clamp_foreground:
+            fgr_sm = fgr_sm.clamp(0.0, 1.0)
+            fgr = None if fgr is None else fgr.clamp(0.0, 1.0)
+        return pha.clamp(0.0, 1.0), fgr, pha_sm, fgr_sm, err_sm, ref_sm
+
+    def _base_pass(
+        self,
+        src: torch.Tensor,
+        bgr: torch.Tensor,
+        seg: torch.Tensor | None,
+        has_seg: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The base network on the downscaled, encoded inputs: (src_sm, its raw output,
+        the full-resolution segmentation the refiner sees, or None)."""
         src_sm = self.encode(self.downscale(src))
         parts = [src_sm, self.encode(self.downscale(bgr))]
         seg_full = None
@@ -180,21 +217,7 @@ class MattingNetwork(nn.Module):
                 else:
                     seg_full = seg
                 parts += [seg_sm * flag, flag]
-        out = self.base(torch.cat(parts, dim=1))
-        pha_sm = out[:, 0:1].clamp(0.0, 1.0)
-        fgr_sm = out[:, 1:4]
-        err_sm = out[:, 4:5].clamp(0.0, 1.0)
-        hid_sm = out[:, 5:].relu()
-        pha, fgr, ref_sm = self.refiner(
-            src, bgr, pha_sm, fgr_sm, err_sm, hid_sm, self.encode, alpha_only, seg_full, refine_hint
-        )
-        fgr_sm = fgr_sm + src_sm
-        if fgr is not None:
-            fgr = fgr + self.encode(src)
-        if self.config.clamp_foreground:
-            fgr_sm = fgr_sm.clamp(0.0, 1.0)
-            fgr = None if fgr is None else fgr.clamp(0.0, 1.0)
-        return pha.clamp(0.0, 1.0), fgr, pha_sm, fgr_sm, err_sm, ref_sm
+        return src_sm, self.base(torch.cat(parts, dim=1)), seg_full
 
 
 def save_weights(
