@@ -24,6 +24,29 @@ def param(name: str) -> str:
     return "{param:" + name + "}"
 
 
+def library_text(value: object) -> str:
+    """Text from a library (an OpenImageIO error, an OCIO message, a file's header attribute)
+    as printable UTF-8: undecodable bytes, and the lone surrogates Python decodes them to,
+    become U+FFFD. Every such text passes here before it reaches a message."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    text = str(value)
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
+
+
+def library_call(get: Callable[[], object]) -> str:
+    """:func:`library_text` of what ``get()`` returns; a binding that fails to decode its own
+    text (``UnicodeDecodeError``) still yields that text, with replacements."""
+    try:
+        return library_text(get())
+    except UnicodeDecodeError as exc:
+        return library_text(exc.object)
+
+
 def python_spelling(name: str) -> str:
     """How Python callers write a parameter: its keyword argument."""
     return name

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bgmatte.errors import BgmatteError
+from bgmatte.errors import BgmatteError, library_text
 from bgmatte.plugin.params import PARAMS, PASSES
 
 
@@ -338,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args.out, device=args.device)
         return _info(args)
     except BgmatteError as err:
-        print(f"bgmatte: error: {err.spelled(cli_spelling)}", file=sys.stderr)
+        print(f"bgmatte: error: {library_text(err.spelled(cli_spelling))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bgmatte: interrupted", file=sys.stderr)

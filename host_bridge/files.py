@@ -68,7 +68,7 @@ class FileFetcher:
         """See :class:`bgmatte.plugin.node.Fetcher`."""
         if input_name == "plate":
             img = self.plate_image(frame)
-            return Fetched(_rgba_or_all(img), file_colorspace(img, "plate"), img.path)
+            return Fetched(_rgba_or_all(img), file_colorspace(img, f"plate {img.path}"), img.path)
         path = self.path(input_name, frame)
         if path is None:
             return None
@@ -83,7 +83,7 @@ class FileFetcher:
             pixels = Image(
                 pixels, img.channel_names, img.origin, img.full, img.colorspace, img.path
             ).window(plate.origin, (w, h))
-        return Fetched(pixels, file_colorspace(img, input_name), img.path)
+        return Fetched(pixels, file_colorspace(img, f"{input_name} {img.path}"), img.path)
 
     def frame_exists(self, frame: int) -> bool:
         """Whether the plate's file for ``frame`` is on disk."""

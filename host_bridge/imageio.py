@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import OpenImageIO as oiio
 
-from bgmatte.errors import BgmatteError
+from bgmatte.errors import BgmatteError, library_call
 
 __all__ = ["Image", "read_image", "write_exr", "write_mp4"]
 
@@ -97,19 +97,22 @@ def read_image(path: str, input_name: str) -> Image:
         raise BgmatteError(input_name, f"file not found: {path}", "check the path and frame number")
     inp = oiio.ImageInput.open(path)
     if inp is None:
-        raise BgmatteError(input_name, f"cannot read {path} ({_short(oiio.geterror())})", _READ_FIX)
+        err = library_call(oiio.geterror)
+        raise BgmatteError(input_name, f"cannot read {path} ({_short(err)})", _READ_FIX)
     try:
         spec = inp.spec()
         # Read the pixels, not only the header: truncation shows up here, as None or an error.
         data = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
-        err = inp.geterror()
+        err = library_call(inp.geterror)
         if data is None or err:
             raise BgmatteError(
                 input_name, f"cannot read {path} ({_short(err or 'no pixels')})", _READ_FIX
             )
-        names = tuple(spec.channelnames) or tuple(f"channel{i}" for i in range(spec.nchannels))
+        stored = library_call(lambda: "\0".join(spec.channelnames))
+        names = tuple(stored.split("\0")) if spec.channelnames else ()
+        names = names or tuple(f"channel{i}" for i in range(spec.nchannels))
         fmt = str(spec.format)
-        colorspace = spec.get_string_attribute("oiio:ColorSpace") or None
+        colorspace = library_call(lambda: spec.get_string_attribute("oiio:ColorSpace")) or None
     finally:
         inp.close()
 
@@ -184,16 +187,16 @@ def _write_with_oiio(tmp: str, spec: oiio.ImageSpec, pixels: np.ndarray) -> None
     """Write ``pixels`` to ``tmp`` with ``spec``; OIIO's errors become RuntimeError."""
     out = oiio.ImageOutput.create(tmp)
     if out is None:
-        raise RuntimeError(oiio.geterror() or "no writer for this file type")
+        raise RuntimeError(library_call(oiio.geterror) or "no writer for this file type")
     try:
         if not out.open(tmp, spec):
-            raise RuntimeError(out.geterror() or "open failed")
+            raise RuntimeError(library_call(out.geterror) or "open failed")
         if not out.write_image(pixels):
-            raise RuntimeError(out.geterror() or "write failed")
+            raise RuntimeError(library_call(out.geterror) or "write failed")
     finally:
         closed = out.close()
     if not closed:
-        raise RuntimeError(out.geterror() or "close failed")
+        raise RuntimeError(library_call(out.geterror) or "close failed")
 
 
 def write_exr(

@@ -17,7 +17,7 @@ import threading
 import numpy as np
 import PyOpenColorIO as ocio
 
-from bgmatte.errors import BgmatteError
+from bgmatte.errors import BgmatteError, library_text
 
 __all__ = [
     "BUILTIN_CONFIG",
@@ -68,7 +68,7 @@ def config() -> ocio.Config:
             except Exception as exc:  # OCIO raises its own Exception subclass for every fault
                 if source == BUILTIN_CONFIG:
                     raise
-                err = " ".join(str(exc).split())[:160]
+                err = " ".join(library_text(str(exc)).split())[:160]
                 raise BgmatteError(
                     "$OCIO",
                     f"cannot load OCIO config {source} ({err})",
@@ -91,6 +91,7 @@ def colorspaces() -> list[str]:
 
 def resolve(name: str, input_name: str) -> str:
     """The canonical colour space name for a colour space name, alias or role."""
+    name = library_text(name)
     canonical = config().getCanonicalName(name) if name else ""
     if not canonical:
         raise BgmatteError(
@@ -163,20 +164,31 @@ def _srgb_texture_space() -> str | None:
         return _srgb_texture[source]
 
 
+def _unknown_declaration(name: str, declared: str) -> BgmatteError:
+    return BgmatteError(
+        name,
+        f"the file declares colour space '{declared}', unknown in OCIO config {config_name()}",
+        "set the input's colour space explicitly",
+    )
+
+
 def default_colorspace(declared: str | None, pixel_format: str, name: str) -> str:
     """The colour space to assume for an image file when the user did not name one.
 
-    ``declared`` is what the file says (``oiio:ColorSpace``), ``pixel_format`` its stored
-    format ("uint8", "half", ...), ``name`` the input or path that errors name. A space the
-    file declares and the config knows wins, as its canonical name. Otherwise float files
-    (EXR, HDR, float TIFF) are ``scene_linear``; integer files (8/16-bit PNG, JPEG, TIFF) are
-    display-encoded: OIIO's "sRGB" (or no declaration) means the config's sRGB texture space,
-    "Linear" means ``scene_linear``. Anything else raises rather than guess.
+        ``declared`` is what the file says (``oiio:ColorSpace``), ``pixel_format`` its stored
+        format ("uint8", "half", ...), ``name`` the input or path that errors name. A space the
+        file declares and the config knows wins, as its canonical name. Otherwise float files
+        (EXR, HDR, float TIFF) are ``scene_linear``; integer files (8/16-bit PNG, JPEG, TIFF) are
+        display-encoded: OIIO's "sRGB" (or no declaration) means the config's sRGB texture space,
+        "Linear" means ``scene_linear``. Anything else, and a declaration that is not text (a
+    corrupted header), raises rather than guess.
     """
-    declared = declared or ""
+    declared = library_text(declared or "")
     key = declared.lower()
     if key in ("linear", "scene_linear"):
         return "scene_linear"
+    if "\ufffd" in declared:  # bytes that are no text: a corrupted header; never guess
+        raise _unknown_declaration(name, declared)
     canonical = config().getCanonicalName(declared) if declared else ""
     if canonical:
         return str(canonical)
@@ -192,8 +204,4 @@ def default_colorspace(declared: str | None, pixel_format: str, name: str) -> st
                 "set the input's colour space explicitly",
             )
         return srgb
-    raise BgmatteError(
-        name,
-        f"the file declares colour space '{declared}', unknown in OCIO config {config_name()}",
-        "set the input's colour space explicitly",
-    )
+    raise _unknown_declaration(name, declared)

@@ -49,3 +49,16 @@ def test_a_param_as_the_input_name() -> None:
     assert (
         bad.spelled(cli_spelling) == "--shift-tolerance: 7 is outside 0..3; pass a value in range"
     )
+
+
+def test_library_text_replaces_what_is_not_text() -> None:
+    from bgmatte.errors import library_call, library_text
+
+    assert library_text(b"ok \xff") == "ok \ufffd"
+    assert library_text("caf\udce9") == "caf\ufffd"  # bytes Python decoded to a surrogate
+    assert library_text("plain") == "plain"
+
+    def undecodable() -> str:
+        raise UnicodeDecodeError("utf-8", b"bad \xfe", 4, 5, "invalid start byte")
+
+    assert library_call(undecodable) == "bad \ufffd"

@@ -266,3 +266,51 @@ def test_composite_pass_without_background(cli: Run, shot: Any, kit: Any) -> Non
         kit,
         before,
     )
+
+
+def _exr_declaring(path: Path, declared: bytes) -> Path:
+    """An EXR whose colour-space declaration (OpenEXR's colorInteropID, which OIIO reads as
+    oiio:ColorSpace) holds ``declared``, bytes that need not be text."""
+
+    spec = oiio.ImageSpec(8, 6, 3, oiio.FLOAT)
+    spec.attribute("colorInteropID", "Q" * len(declared))
+    out = oiio.ImageOutput.create(str(path))
+    assert out is not None and out.open(str(path), spec)
+    out.write_image(np.full((6, 8, 3), 0.5, np.float32))
+    out.close()
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"Q" * len(declared), declared, 1))
+    return path
+
+
+def test_a_colour_space_name_that_is_no_text_is_an_unknown_colour_space(
+    cli: Run, tmp_path: Path
+) -> None:
+    bad = _exr_declaring(tmp_path / "plate.exr", b"\xff\xfe\xc3(QQQQQQ")
+    out = tmp_path / "out.exr"
+    rc, _, err = cli("render", "--plate", str(bad), "--clean-plate", str(bad), "--out", str(out))
+    assert rc == 2
+    assert err == (
+        f"bgmatte: error: plate {bad}: the file declares colour space "
+        "'\ufffd\ufffd\ufffd(QQQQQQ', "
+        f"unknown in OCIO config {colour.config_name()}; set the input's colour space "
+        "explicitly\n"
+    )
+    assert not out.exists()
+
+
+def test_library_error_text_that_is_no_text_is_printed_with_replacements(
+    cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    plate = tmp_path / "plate.exr"
+    plate.write_bytes(b"not an image")
+
+    def undecodable() -> str:
+        raise UnicodeDecodeError("utf-8", b"bad magic \xff here", 10, 11, "invalid start byte")
+
+    monkeypatch.setattr(oiio, "geterror", undecodable)
+    rc, _, err = cli("render", "--plate", str(plate), "--clean-plate", str(plate),
+                     "--out", str(tmp_path / "o.exr"))  # fmt: skip
+    assert rc == 2
+    assert err.startswith(f"bgmatte: error: plate: cannot read {plate} (bad magic \ufffd here)")
