@@ -11,11 +11,25 @@ from typing import Any
 
 import numpy as np
 
+from bgmatte.errors import BgmatteError
 from bgmatte.host_bridge.arrays import ArrayFetcher
 from bgmatte.plugin.node import Node
 from bgmatte.plugin.passes import Matte
 
 __all__ = ["Matte", "matte"]
+
+
+def _check_dtype(name: str, pixels: np.ndarray) -> None:
+    """Refuse integer and boolean arrays: bgmatte takes linear light as floats, and an 8- or
+    16-bit array is display-encoded, which only the caller knows how to decode."""
+    kind = np.asarray(pixels).dtype
+    if kind.kind != "f":
+        raise BgmatteError(
+            name,
+            f"is a {kind} array; bgmatte takes scene-linear floating point (float16, 32 or 64)",
+            "decode it to linear light as floats first (8/16-bit pictures are display-encoded: "
+            "divide by 255 or 65535, then pass colorspace= the space they are in)",
+        )
 
 
 def matte(
@@ -31,7 +45,8 @@ def matte(
     """Pull a matte from a plate and its clean plate.
 
     Args:
-        plate, clean_plate: float32 H×W×3 or H×W×4 images (alpha ignored) in ``colorspace``.
+        plate, clean_plate: float H×W×3 or H×W×4 images (alpha ignored) in ``colorspace``;
+            float16, float32 and float64 are taken as they are, integer arrays are refused.
         segmentation: optional H×W (or H×W×1/3/4) soft segmentation of the subject, a prior.
         background: optional H×W×3 new background; gives ``.composite``.
         colorspace: OCIO colour space of the colour inputs; converted to the working space
@@ -43,6 +58,14 @@ def matte(
         :class:`Matte` with ``.alpha``, ``.foreground`` (unpremultiplied, linear),
         ``.rgba`` (premultiplied), ``.composite`` and the debug passes.
     """
+    for name, pixels in (
+        ("plate", plate),
+        ("clean_plate", clean_plate),
+        ("segmentation", segmentation),
+        ("background", background),
+    ):
+        if pixels is not None:
+            _check_dtype(name, pixels)
     node = Node({**params, "colorspace": colorspace}, device=device, cache_frames=0)
     fetcher = ArrayFetcher(
         plate=plate, clean_plate=clean_plate, segmentation=segmentation, background=background

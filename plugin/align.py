@@ -278,7 +278,7 @@ def align(
         return _identity(clean_plate, AlignReport(mode, "off"))
     height, width = plate.shape[:2]
     lp, lc = _luminance(plate), _luminance(clean_plate)
-    ref = float(np.median(lp)) + 1e-6
+    ref = max(float(np.median(lp)), 0.0) + 1e-6  # a dark or negative frame: the floor alone
     plate_log, clean_log = _log_lum(lp, ref), _log_lum(lc, ref)
     rigid_motion = None
     if mode == "auto" and min(height, width) < MIN_AUTO_SIZE:

@@ -67,10 +67,12 @@ def _check(
     background: np.ndarray | None,
     policy: str,
 ) -> Inputs:
-    p = validate.finite(validate.as_rgb(plate, "plate"), "plate", policy)
+    p = validate.in_range(
+        validate.finite(validate.as_rgb(plate, "plate"), "plate", policy), "plate"
+    )
     c = validate.as_rgb(clean_plate, "clean_plate")
     validate.same_size(c, p, "clean_plate")
-    c = validate.finite(c, "clean_plate", policy)
+    c = validate.in_range(validate.finite(c, "clean_plate", policy), "clean_plate")
     seg = None
     if segmentation is not None:
         seg = validate.as_matte(segmentation, "segmentation")
@@ -80,7 +82,7 @@ def _check(
     if background is not None:
         bg = validate.as_rgb(background, "background")
         validate.same_size(bg, p, "background")
-        bg = validate.finite(bg, "background", policy)
+        bg = validate.in_range(validate.finite(bg, "background", policy), "background")
     return Inputs(p, c, seg, bg)
 
 
@@ -149,6 +151,8 @@ def finish(
         fg, comp = unmix(
             inputs.plate, result.clean_plate, alpha, inputs.background, device, params["unmix"]
         )
+    validate.finite_result(alpha, "matte")
+    validate.finite_result(fg, "foreground")
     return Matte(
         alpha=alpha,
         foreground=fg,

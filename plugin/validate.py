@@ -71,3 +71,39 @@ def finite(pixels: np.ndarray, input_name: str, policy: str) -> np.ndarray:
         f"{count} pixel{'s are' if count != 1 else ' is'} NaN or Inf",
         f"fix the source, or set {param('nan')} to 'zero' to replace them with 0",
     )
+
+
+# |value| bgmatte keys: the foreground solve's products grow with the cube of the signal and
+# stay finite in float32 up to about 1e13; no scene-linear picture comes near either.
+LIMIT = 1e12
+
+
+def in_range(pixels: np.ndarray, input_name: str) -> np.ndarray:
+    """Raise unless every value's magnitude is below :data:`LIMIT` (float32 products of larger
+    values overflow). Values are finite here."""
+    if pixels.size == 0:
+        return pixels
+    biggest = max(float(pixels.max()), -float(pixels.min()))
+    if biggest >= LIMIT:
+        raise BgmatteError(
+            input_name,
+            f"has values up to {biggest:.3g} in magnitude, beyond the {LIMIT:.0e} bgmatte can "
+            "key in float32",
+            "scale it down (an exposure change), or fix the source",
+        )
+    return pixels
+
+
+def finite_result(pixels: np.ndarray, what: str) -> None:
+    """Raise when a result the node is about to hand over is not finite: a fault of ours,
+    never passed on to an output file."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = pixels.sum(dtype=np.float64)
+    if np.isfinite(total):
+        return
+    count = int((~np.isfinite(pixels)).sum())
+    raise BgmatteError(
+        "plate",
+        f"gives a {what} with {count} non-finite values",
+        "this is a fault of bgmatte: please report it with the input files",
+    )

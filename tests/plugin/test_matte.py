@@ -126,3 +126,49 @@ def test_wrong_channel_count_is_named(small_shot: DemoShot) -> None:
     msg = "plate: has 2 channels, expected 3 (RGB) or 4 (RGBA); write it as an RGB or RGBA image"
     with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
         bgmatte.matte(small_shot.plate[..., :2], small_shot.clean_plate)
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e13])
+def test_values_beyond_the_limit_are_named(small_shot: DemoShot, scale: float) -> None:
+    plate = small_shot.plate * np.float32(scale)
+    biggest = float(np.abs(plate).max())
+    msg = (
+        f"plate: has values up to {biggest:.3g} in magnitude, beyond the 1e+12 bgmatte can key "
+        "in float32; scale it down (an exposure change), or fix the source"
+    )
+    with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
+        bgmatte.matte(plate, small_shot.clean_plate)
+
+
+@pytest.mark.parametrize("engine", ["classical", "network"])
+@pytest.mark.parametrize("scale", [-1.0, 1e-30, 5e10])
+def test_extreme_but_finite_inputs_give_finite_results_and_no_warning(
+    small_shot: DemoShot, engine: str, scale: float
+) -> None:
+    # pytest turns any numpy RuntimeWarning into an error here
+    plate, clean = small_shot.plate * np.float32(scale), small_shot.clean_plate * np.float32(scale)
+    m = bgmatte.matte(plate, clean, engine=engine)
+    assert np.isfinite(m.alpha).all() and np.isfinite(m.foreground).all()
+    assert 0.0 <= m.alpha.min() and m.alpha.max() <= 1.0
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.int64, np.bool_])
+def test_integer_arrays_are_refused(small_shot: DemoShot, dtype: type) -> None:
+    plate = (small_shot.plate * 100).astype(dtype)
+    msg = (
+        f"plate: is a {np.dtype(dtype)} array; bgmatte takes scene-linear floating point "
+        "(float16, 32 or 64); decode it to linear light as floats first (8/16-bit pictures are "
+        "display-encoded: divide by 255 or 65535, then pass colorspace= the space they are in)"
+    )
+    with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
+        bgmatte.matte(plate, small_shot.clean_plate)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+def test_other_float_arrays_are_taken_as_they_are(small_shot: DemoShot, dtype: type) -> None:
+    plate, clean = small_shot.plate.astype(dtype), small_shot.clean_plate.astype(dtype)
+    got = bgmatte.matte(plate, clean, engine="classical").alpha
+    want = bgmatte.matte(
+        plate.astype(np.float32), clean.astype(np.float32), engine="classical"
+    ).alpha
+    np.testing.assert_array_equal(got, want)
