@@ -78,11 +78,32 @@ class BgmatteError(Exception):
         return BgmatteError(input_name, *self._parts[1:])
 
 
-class AlignmentWarning(UserWarning):
+class BgmatteWarning(UserWarning):
+    """Something an artist should know, not bad enough to stop: one line that says what and
+    what to do, naming parameters through :func:`param` as errors do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self._text = message
+
+    def __str__(self) -> str:
+        return _spell(self._text, python_spelling)
+
+    def spelled(self, spell: Callable[[str], str]) -> str:
+        """The message with every parameter named as ``spell(name)`` spells it."""
+        return _spell(self._text, spell)
+
+
+class AlignmentWarning(BgmatteWarning):
     """The clean plate could not be aligned to the plate and is used unaligned.
 
     The message says what went wrong (too few matches, a large residual) and what to do.
     """
+
+
+class ColourSpaceWarning(BgmatteWarning):
+    """Inputs of one frame are read as different colour spaces (each as its file declares),
+    which a plate and its clean plate from one camera rarely are."""
 
 
 class RenderAborted(Exception):

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bgmatte.errors import BgmatteError, library_text
+from bgmatte.errors import BgmatteError, BgmatteWarning, library_text
 from bgmatte.plugin.params import PARAMS, PASSES
 
 
@@ -129,6 +130,12 @@ def _parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="versions, device, OCIO config")
     info.add_argument("--colorspaces", action="store_true", help="list the OCIO colour spaces")
+    info.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="print what each file declares and the colour space --colorspace auto reads it as",
+    )
 
     ofx = sub.add_parser("install-ofx", help="link the OpenFX bundle where compositors look")
     ofx.add_argument(
@@ -283,6 +290,30 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _file_info(paths: Sequence[str]) -> int:
+    """One line per file: size, stored format, the colour space it declares and the one
+    ``--colorspace auto`` reads it as (or why it cannot); 2 when any file is unusable."""
+    from bgmatte.host_bridge.files import file_colorspace
+    from bgmatte.host_bridge.imageio import read_image
+    from bgmatte.plugin import colour
+
+    status = 0
+    for path in paths:
+        try:
+            image = read_image(path, path)
+            space = file_colorspace(image, path)
+        except BgmatteError as err:
+            print(f"bgmatte: error: {library_text(err.spelled(cli_spelling))}", file=sys.stderr)
+            status = 2
+            continue
+        h, w = image.pixels.shape[:2]
+        declared = f"declares '{image.colorspace}'" if image.colorspace else "declares nothing"
+        read_as = colour.resolve(space, path)
+        working = " (the working space)" if read_as == colour.working_space() else ""
+        print(f"{path}: {w}x{h} {image.pixel_format}, {declared}; read as '{read_as}'{working}")
+    return status
+
+
 def _info(args: argparse.Namespace) -> int:
     import platform
 
@@ -295,6 +326,8 @@ def _info(args: argparse.Namespace) -> int:
     from bgmatte.kernels import cupy_available
     from bgmatte.plugin import colour
 
+    if args.files:
+        return _file_info(args.files)
     if args.colorspaces:
         print("\n".join(colour.colorspaces()))
         return 0
@@ -314,9 +347,32 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(fallback: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints our warnings as one line on stderr, spelled for
+    the command line, and hands others to ``fallback``."""
+
+    def show(message: Warning | str, category: type[Warning], *rest: Any) -> None:
+        if isinstance(message, BgmatteWarning):
+            text = library_text(message.spelled(cli_spelling))
+            print(f"bgmatte: warning: {text}", file=sys.stderr)
+        else:
+            fallback(message, category, *rest)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = _parser().parse_args(argv)
+    with warnings.catch_warnings():  # restores the filters and showwarning afterwards
+        warnings.simplefilter("default", BgmatteWarning)  # each shown once per place
+        warnings.showwarning = _one_line(warnings.showwarning)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command ``args`` names; a :class:`BgmatteError` becomes one line on stderr and
+    exit status 2."""
     try:
         if args.command == "render":
             return _render(args)

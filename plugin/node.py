@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from bgmatte import kernels
-from bgmatte.errors import BgmatteError, RenderAborted, param
+from bgmatte.errors import BgmatteError, ColourSpaceWarning, RenderAborted, param
 from bgmatte.plugin import colour, temporal
 from bgmatte.plugin.params import INPUTS, PARAMS, PASSES, resolve_params
 from bgmatte.plugin.passes import Matte
@@ -98,6 +99,7 @@ class Node:
             self._cache_frames = cache_frames + 2 * self.values["temporal_radius"] + 1
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
+        self._warned: set[tuple[str, str]] = set()
 
     def cache_key(self, frame: int, fetcher: Fetcher) -> str:
         """Hash of everything that affects the output of ``frame``."""
@@ -127,7 +129,7 @@ class Node:
         if src == "auto":
             src = got.colorspace or "scene_linear"
         pixels = colour.to_working(np.asarray(got.pixels, np.float32), src, name)
-        return Fetched(pixels, src, got.label)
+        return Fetched(pixels, colour.resolve(src, name), got.label)  # the canonical name
 
     def _cached(self, key: str, compute: Callable[[], _T]) -> _T:
         """The cached result for ``key``, computed once even when several threads ask."""
@@ -153,6 +155,7 @@ class Node:
     ) -> Keyed:
         kernels.gpu_index(self.device)  # an unknown device name fails here, before any work
         found = {i.name: self._fetch(fetcher, i.name, frame, i.required) for i in INPUTS}
+        self._warn_if_spaces_differ(found)
         plate = found["plate"]
         # Warnings name the frame of a shot, and the plate's file where it has one.
         where = [f"frame {frame}"] if fetcher.frame_exists(frame) else []
@@ -168,6 +171,31 @@ class Node:
                 raise
             # Name the file (and so the frame) the bad pixels came from.
             raise err.naming(f"{err.input_name} {got.label}") from err
+
+    def _warn_if_spaces_differ(self, found: Mapping[str, Fetched | None]) -> None:
+        """With colorspace 'auto', warn (once per pair of files) when a colour input is read
+        as another colour space than the plate: each file declared its own."""
+        plate = found.get("plate")
+        if self.values["colorspace"] != "auto" or plate is None:
+            return
+        for name in ("clean_plate", "background"):
+            got = found.get(name)
+            if got is None or got.colorspace == plate.colorspace:
+                continue
+            pair = (plate.label, got.label)
+            with self._lock:
+                if pair in self._warned:
+                    continue
+                self._warned.add(pair)
+            warnings.warn(
+                ColourSpaceWarning(
+                    f"{name} {got.label}: read as '{got.colorspace}' but the plate "
+                    f"{plate.label} as '{plate.colorspace}', the colour spaces the files "
+                    f"declare; if both are one camera's pictures, set {param('colorspace')} "
+                    "to read them as one space"
+                ),
+                stacklevel=2,
+            )
 
     def keyed(
         self, frame: int, fetcher: Fetcher, report: Callable[[float], None] | None = None

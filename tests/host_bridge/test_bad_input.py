@@ -314,3 +314,53 @@ def test_library_error_text_that_is_no_text_is_printed_with_replacements(
                      "--out", str(tmp_path / "o.exr"))  # fmt: skip
     assert rc == 2
     assert err.startswith(f"bgmatte: error: plate: cannot read {plate} (bad magic \ufffd here)")
+
+
+def _declaring(path: Path, pixels: np.ndarray, declared: str | None) -> Path:
+    attributes = {"colorInteropID": declared} if declared else None
+    write_exr(str(path), [("", pixels)], half=False, attributes=attributes)
+    return path
+
+
+def test_inputs_read_as_different_colour_spaces_warn_once(
+    cli: Run, tmp_path: Path, kit: Any
+) -> None:
+    pixels = kit.clean_plate()
+    plate = _declaring(tmp_path / "plate.0001.exr", pixels, "lin_rec709")
+    _declaring(tmp_path / "plate.0002.exr", pixels, "lin_rec709")
+    clean = _declaring(tmp_path / "clean.exr", pixels, None)
+    out = tmp_path / "out.####.exr"
+    rc, _, err = cli("render", "--plate", str(tmp_path / "plate.####.exr"),
+                     "--clean-plate", str(clean), "--out", str(out))  # fmt: skip
+    assert rc == 0
+    assert err == (
+        f"bgmatte: warning: clean_plate {clean}: read as 'ACEScg' but the plate {plate} as "
+        "'Linear Rec.709 (sRGB)', the colour spaces the files declare; if both are one "
+        "camera's pictures, set --colorspace to read them as one space\n"
+        f"bgmatte: warning: clean_plate {clean}: read as 'ACEScg' but the plate "
+        f"{tmp_path / 'plate.0002.exr'} as 'Linear Rec.709 (sRGB)', the colour spaces the "
+        "files declare; if both are one camera's pictures, set --colorspace to read them as "
+        "one space\n"
+    )
+    rc, _, err = cli("render", "--plate", str(tmp_path / "plate.####.exr"),
+                     "--clean-plate", str(clean), "--out", str(out), "--colorspace",
+                     "lin_rec709")  # fmt: skip
+    assert (rc, err) == (0, "")
+
+
+def test_info_says_what_a_file_declares_and_how_it_is_read(
+    cli: Run, tmp_path: Path, kit: Any
+) -> None:
+    declared = _declaring(tmp_path / "a.exr", kit.clean_plate(), "lin_rec709")
+    bare = _declaring(tmp_path / "b.exr", kit.clean_plate(), None)
+    rc, out, err = cli("info", str(declared), str(bare))
+    assert (rc, err) == (0, "")
+    assert out == (
+        f"{declared}: 64x48 float, declares 'lin_rec709'; read as 'Linear Rec.709 (sRGB)'\n"
+        f"{bare}: 64x48 float, declares nothing; read as 'ACEScg' (the working space)\n"
+    )
+    missing = tmp_path / "missing.exr"
+    rc, out, err = cli("info", str(missing))
+    assert rc == 2 and out == ""
+    fix = "check the path and frame number"
+    assert err == f"bgmatte: error: {missing}: file not found: {missing}; {fix}\n"
