@@ -2,8 +2,8 @@
 
 Used by the command line and render farms. Each input is a path, with a frame pattern
 (``####``, ``%04d``, ``$F4``) or without one (a still used for every frame, as a clean plate
-usually is). Inputs are placed into the plate's data window when they share its display
-window, so data windows ≠ display windows work as a compositor expects.
+usually is). Inputs line up with the plate by their data and display windows, as
+:mod:`bgmatte.host_bridge.windows` defines.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from bgmatte.errors import BgmatteError
+from bgmatte.host_bridge import windows
 from bgmatte.host_bridge.imageio import Image, read_image
 from bgmatte.host_bridge.sequence import frame_path
 from bgmatte.plugin import colour
@@ -25,6 +26,11 @@ def _rgba_or_all(image: Image) -> np.ndarray:
     if names[:3] == ("R", "G", "B"):
         return image.pixels[..., : 4 if names[3:4] == ("A",) else 3]
     return image.pixels
+
+
+def _data_window(image: Image) -> windows.Window:
+    h, w = image.pixels.shape[:2]
+    return (image.origin[0], image.origin[1], w, h)
 
 
 def file_colorspace(image: Image, input_name: str) -> str:
@@ -74,16 +80,10 @@ class FileFetcher:
             return None
         img = read_image(path, input_name)
         plate = self.plate_image(frame)
-        pixels = _rgba_or_all(img)
-        if img.full == plate.full and (img.origin, img.pixels.shape[:2]) != (
-            plate.origin,
-            plate.pixels.shape[:2],
-        ):
-            h, w = plate.pixels.shape[:2]
-            pixels = Image(
-                pixels, img.channel_names, img.origin, img.full, img.colorspace, img.path
-            ).window(plate.origin, (w, h))
-        return Fetched(pixels, file_colorspace(img, f"{input_name} {img.path}"), img.path)
+        name = f"{input_name} {img.path}"
+        windows.same_format(img.full, plate.full, name, plate.path)
+        pixels = windows.place(_rgba_or_all(img), _data_window(img), _data_window(plate), name)
+        return Fetched(pixels, file_colorspace(img, name), img.path)
 
     def frame_exists(self, frame: int) -> bool:
         """Whether the plate's file for ``frame`` is on disk."""

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from bgmatte.errors import BgmatteError, RenderAborted, param
+from bgmatte.host_bridge import windows
 from bgmatte.plugin.params import INPUTS, PARAMS, PARAMS_BY_NAME, resolve_params
 
 __all__ = ["Effect", "RenderAborted", "describe", "error_message", "host_values"]
@@ -134,7 +135,8 @@ def _top_down(pixels: np.ndarray) -> np.ndarray:
 
 def _conform(image: Image, plate_bounds: Bounds, name: str) -> np.ndarray:
     """``image`` resampled onto the plate's pixel grid (top-down): the overlap is copied,
-    pixels outside the image repeat its nearest edge (OpenFX images may have any bounds)."""
+    pixels outside the image repeat its nearest edge (OpenFX images may have any bounds), as
+    :mod:`bgmatte.host_bridge.windows` places a file's data window."""
     (x1, y1, x2, y2), pixels = image
     px1, py1, px2, py2 = plate_bounds
     if (x1, y1, x2, y2) == plate_bounds:
@@ -145,8 +147,8 @@ def _conform(image: Image, plate_bounds: Bounds, name: str) -> np.ndarray:
             f"image bounds {(x1, y1, x2, y2)} do not overlap the plate's {plate_bounds}",
             "line the clip up with the plate (same format and position)",
         )
-    rows = np.clip(np.arange(py1, py2) - y1, 0, y2 - y1 - 1)
-    cols = np.clip(np.arange(px1, px2) - x1, 0, x2 - x1 - 1)
+    rows = windows.edge_indices(py1, py2 - py1, y1, y2 - y1)
+    cols = windows.edge_indices(px1, px2 - px1, x1, x2 - x1)
     return _top_down(pixels[np.ix_(rows, cols)])
 
 
