@@ -214,7 +214,14 @@ class Node:
 
     def solve_frame(self, frame: int, fetcher: Fetcher, progress: Progress | None = None) -> Matte:
         """The whole-frame result, from the cache when the inputs did not change.
-        ``progress`` (fraction done → stop?) is called between stages."""
+        ``progress`` (fraction done → stop?) is called between stages.
+
+        NumPy's floating-point warnings are off here: a host shows one line per problem, and
+        a result that is not finite is refused with one (:func:`.validate.finite_result`)."""
+        with np.errstate(all="ignore"):
+            return self._solve_frame(frame, fetcher, progress)
+
+    def _solve_frame(self, frame: int, fetcher: Fetcher, progress: Progress | None) -> Matte:
         if not self.values["temporal_radius"]:
             if self._cache_frames == 0:  # one call, nothing to keep: no key to compute
                 return self._single(frame, fetcher, progress)

@@ -153,6 +153,8 @@ def finish(
         )
     validate.finite_result(alpha, "matte")
     validate.finite_result(fg, "foreground")
+    if comp is not None:
+        validate.finite_result(comp, "composite")
     return Matte(
         alpha=alpha,
         foreground=fg,

@@ -172,3 +172,24 @@ def test_other_float_arrays_are_taken_as_they_are(small_shot: DemoShot, dtype: t
         plate.astype(np.float32), clean.astype(np.float32), engine="classical"
     ).alpha
     np.testing.assert_array_equal(got, want)
+
+
+def test_a_result_that_is_not_finite_is_refused(
+    small_shot: DemoShot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bgmatte.plugin import solve
+
+    real = solve.unmix
+
+    def broken(*args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray | None]:
+        fg, comp = real(*args, **kwargs)  # type: ignore[arg-type]
+        fg[0, 0, 0] = np.inf
+        return fg, comp
+
+    monkeypatch.setattr(solve, "unmix", broken)
+    msg = (
+        "plate: gives a foreground with 1 non-finite values; this is a fault of bgmatte: please "
+        "report it with the input files"
+    )
+    with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
+        bgmatte.matte(small_shot.plate, small_shot.clean_plate, engine="classical")
