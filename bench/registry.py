@@ -6,7 +6,7 @@ node and the scenes load when a benchmark runs), so building the parser stays ch
 
 from __future__ import annotations
 
-from bgmatte.bench import adapt, align, parallax, quality, speed, temporal
+from bgmatte.bench import adapt, align, cases, parallax, quality, speed, temporal
 from bgmatte.bench.command import Benchmark
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -18,5 +18,6 @@ BENCHMARKS: dict[str, Benchmark] = {
         temporal.BENCHMARK,
         parallax.BENCHMARK,
         adapt.BENCHMARK,
+        cases.BENCHMARK,
     )
 }
