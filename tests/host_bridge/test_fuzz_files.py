@@ -1,0 +1,232 @@
+"""Damaged EXR files through the command line: bad input never hurts.
+
+Each case is a seeded mutant (:mod:`exr_fuzz`, next to this file) of a 64×48 plate or clean
+plate, or both, rendered by ``python -m bgmatte render`` in a subprocess. Every run must end
+one of two ways:
+
+* **rendered**: exit 0, nothing on stderr but ``bgmatte: warning:`` lines, and the one output
+  file, readable, with finite pixels;
+* **stopped**: exit 2, stderr ending in exactly one line ``bgmatte: error: <input>: <problem>;
+  <fix>`` that names an input (plate or clean plate) and holds no control characters,
+  nothing on stdout, and no file written at all.
+
+Anything else fails the case: a traceback, an exit by signal (a crash in OpenImageIO or
+OpenEXR), a hang (60 s), another exit status, or a file left behind (the writer's hidden
+``.<name>.*.tmp.exr`` temp files included). Each subprocess may use 6 GiB of address space, so
+a header that asks for a huge image fails as a bad input would instead of taking the machine.
+
+Most cases run the ``classical`` engine (about a second each); every tenth runs the default
+network engine. The CI run is :data:`CI_CASES` seeds, one test each. The long run is 1,000
+seeds in one test, skipped unless asked for; it prints the figures and lists every failing
+seed::
+
+    BGMATTE_FUZZ_FILES=1000 .venv/bin/pytest -m fuzz -s tests/host_bridge/test_fuzz_files.py
+
+(``BGMATTE_FUZZ_FIRST`` moves the first seed, default 0.) Replay one seed by hand with
+``.venv/bin/python tests/host_bridge/exr_fuzz.py --seed N --out DIR`` (``--which clean``,
+``--float``) and the render command that :func:`command` builds.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import resource
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from . import exr_fuzz
+
+CI_CASES = 80
+TIMEOUT_S = 60
+MEMORY_LIMIT = 6 << 30  # address space per render; torch needs about 2 GiB of it
+LONG_RUN = int(os.environ.get("BGMATTE_FUZZ_FILES", "0") or 0)
+FIRST_SEED = int(os.environ.get("BGMATTE_FUZZ_FIRST", "0") or 0)
+_ERROR = re.compile(r"bgmatte: error: (?P<input>[\w-]+)[^\n]*?: [^\n]+; [^\n]+")
+
+
+@dataclass(frozen=True)
+class Case:
+    """What seed ``seed`` damages and how it renders."""
+
+    seed: int
+    target: str  # "plate", "clean_plate" or "both"
+    half: bool
+    engine: str
+    steps: tuple[str, ...]
+    plate: bytes
+    clean: bytes
+
+
+@cache
+def _base(which: str, half: bool) -> bytes:
+    return exr_fuzz.base_exr(which, half=half)
+
+
+def make_case(seed: int) -> Case:
+    """The files of case ``seed``: the base shot with the plate, the clean plate or both
+    mutated (the clean plate with seed ``seed + 1_000_000``)."""
+    rng = random.Random(f"case {seed}")
+    target = rng.choices(("plate", "clean_plate", "both"), weights=(15, 4, 1))[0]
+    half = rng.random() < 0.7
+    engine = "network" if seed % 10 == 7 else "classical"
+    plate, clean = _base("plate", half), _base("clean", half)
+    steps: list[str] = []
+    if target in ("plate", "both"):
+        mutant = exr_fuzz.mutate(plate, seed)
+        plate = mutant.data
+        steps += [f"plate: {s}" for s in mutant.steps]
+    if target in ("clean_plate", "both"):
+        mutant = exr_fuzz.mutate(clean, seed + 1_000_000)
+        clean = mutant.data
+        steps += [f"clean plate: {s}" for s in mutant.steps]
+    return Case(seed, target, half, engine, tuple(steps), plate, clean)
+
+
+def command(plate: str, clean: str, out: str, engine: str) -> list[str]:
+    """The render the fuzz runs: ``python -m bgmatte render ... --quiet``."""
+    return [sys.executable, "-m", "bgmatte", "render", "--plate", plate, "--clean-plate", clean,
+            "--out", out, "--engine", engine, "--quiet"]  # fmt: skip
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def _files(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """``kind`` is "rendered", "stopped" or "failed"; ``detail`` says why, for a failure."""
+
+    kind: str
+    detail: str = ""
+
+
+def _finite_output(path: Path) -> str:
+    """ "" when ``path`` is a readable EXR with finite pixels, else what is wrong."""
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        return f"output unreadable: {oiio.geterror()}"
+    try:
+        pixels = inp.read_image(0, 0, 0, inp.spec().nchannels, oiio.FLOAT)
+    finally:
+        inp.close()
+    if pixels is None:
+        return "output has no pixels"
+    if not np.isfinite(np.asarray(pixels)).all():
+        return "output has NaN or Inf pixels"
+    return ""
+
+
+def run_case(case: Case, folder: Path) -> Outcome:
+    """Render ``case`` in ``folder`` (made empty) and judge what happened."""
+    folder.mkdir(parents=True)
+    plate, clean, out = folder / "plate.exr", folder / "clean.exr", folder / "out" / "matte.exr"
+    plate.write_bytes(case.plate)
+    clean.write_bytes(case.clean)
+    inputs = _files(folder)
+    env = {k: v for k, v in os.environ.items() if k != "OCIO"}  # the built-in config
+    try:
+        run = subprocess.run(
+            command(str(plate), str(clean), str(out), case.engine),
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=TIMEOUT_S,
+            env=env,
+            preexec_fn=_limit_memory,
+        )
+    except subprocess.TimeoutExpired:
+        return Outcome("failed", f"hang: no exit within {TIMEOUT_S} s")
+    rc, stdout, stderr = run.returncode, run.stdout, run.stderr
+    said = f"exit {rc}; stderr: {stderr[-2000:]!r}"
+    if rc < 0:
+        return Outcome("failed", f"killed by signal {-rc}; {said}")
+    if "Traceback" in stderr:
+        return Outcome("failed", f"traceback; {said}")
+    lines = stderr.splitlines()
+    warnings = [line for line in lines if line.startswith("bgmatte: warning: ")]
+    written = _files(folder) - inputs
+    if rc == 0:
+        if len(warnings) != len(lines):
+            return Outcome("failed", f"rendered, but stderr is more than warnings; {said}")
+        if written != {"out/matte.exr"}:
+            return Outcome("failed", f"rendered, files written: {sorted(written)}; {said}")
+        problem = _finite_output(out)
+        return Outcome("failed", f"rendered, {problem}") if problem else Outcome("rendered")
+    if rc != 2:
+        return Outcome("failed", said)
+    if stdout or not stderr.endswith("\n") or len(lines) != len(warnings) + 1:
+        return Outcome("failed", f"not one error line; stdout {stdout!r}; {said}")
+    error = _ERROR.fullmatch(lines[-1])
+    # Either input: a damaged header can still be a valid file of another format (a display
+    # window lost or moved), and then the message rightly names the clean plate that differs.
+    if error is None or error["input"] not in ("plate", "clean_plate"):
+        return Outcome("failed", f"the error line names no input and fix; {said}")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in lines[-1]):
+        return Outcome("failed", f"control characters in the error line; {said}")
+    if written:
+        return Outcome("failed", f"stopped, but files written: {sorted(written)}; {said}")
+    return Outcome("stopped")
+
+
+def _report(case: Case, outcome: Outcome) -> str:
+    how = "half" if case.half else "float"
+    steps = "; ".join(case.steps)
+    return f"seed {case.seed} ({case.target}, {how}, {case.engine}: {steps}): {outcome.detail}"
+
+
+@pytest.mark.parametrize("seed", range(CI_CASES))
+def test_a_damaged_file_renders_or_stops_cleanly(seed: int, tmp_path: Path) -> None:
+    case = make_case(seed)
+    outcome = run_case(case, tmp_path / "case")
+    assert outcome.kind != "failed", _report(case, outcome)
+
+
+def test_mutants_are_deterministic_and_varied() -> None:
+    cases = [make_case(seed) for seed in range(CI_CASES)]
+    assert [c.plate + c.clean for c in cases[:5]] == [
+        make_case(s).plate + make_case(s).clean for s in range(5)
+    ]
+    assert len({c.plate + c.clean for c in cases}) == CI_CASES  # no two alike
+    kinds = Counter(step.split(": ")[1].split()[0] for c in cases for step in c.steps)
+    assert {"truncated", "offset", "chunk"} <= set(kinds), kinds
+    assert {c.target for c in cases} == {"plate", "clean_plate", "both"}
+    assert {c.engine for c in cases} == {"classical", "network"}
+    assert exr_fuzz.mutate(_base("plate", True), 1).data != _base("plate", True)
+
+
+@pytest.mark.fuzz
+@pytest.mark.skipif(not LONG_RUN, reason="the long run: BGMATTE_FUZZ_FILES=1000 pytest -m fuzz")
+def test_long_run(tmp_path: Path) -> None:
+    counts: Counter[str] = Counter()
+    failures = []
+    start = time.monotonic()
+    for seed in range(FIRST_SEED, FIRST_SEED + LONG_RUN):
+        case = make_case(seed)
+        outcome = run_case(case, tmp_path / f"case{seed}")
+        counts[outcome.kind] += 1
+        if outcome.kind == "failed":
+            failures.append(_report(case, outcome))
+            print(failures[-1], flush=True)
+    minutes = (time.monotonic() - start) / 60
+    print(
+        f"\nfuzz: {LONG_RUN} files (seeds {FIRST_SEED}..{FIRST_SEED + LONG_RUN - 1}) in "
+        f"{minutes:.1f} min: {counts['rendered']} rendered, {counts['stopped']} stopped "
+        f"cleanly, {counts['failed']} failed",
+        flush=True,
+    )
+    assert not failures, "\n".join(failures)
