@@ -11,6 +11,7 @@ frame where a host would read it (DESIGN.md, "Conventions").
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ __all__ = ["Image", "read_image", "write_exr", "write_mp4"]
 _RGBA = ("R", "G", "B", "A")
 _READ_FIX = "re-export the file; it looks truncated or corrupt"
 _WRITE_FIX = "check that the folder exists and is writable"
+# C0 and C1 control characters: a damaged header's bytes that would break a one-line message
+# (newline, carriage return) or drive the terminal it is printed on (escape).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,10 +72,17 @@ class Image:
         return out
 
 
+def _printable(text: str) -> str:
+    """``text`` from a file's header with every control character as U+FFFD, so a message
+    that quotes it stays one line and prints nothing but text."""
+    return _CONTROL.sub("\ufffd", text)
+
+
 def _short(err: str, limit: int = 160) -> str:
-    """First non-empty line of an OIIO error, at most ``limit`` characters (one-line messages)."""
+    """First non-empty line of an OIIO error, at most ``limit`` characters, printable (OIIO
+    quotes the header's own bytes: a damaged attribute's type or name)."""
     lines = [line.strip() for line in err.splitlines() if line.strip()]
-    text = lines[0] if lines else "unknown error"
+    text = _printable(lines[0] if lines else "unknown error")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -109,10 +120,11 @@ def read_image(path: str, input_name: str) -> Image:
                 input_name, f"cannot read {path} ({_short(err or 'no pixels')})", _READ_FIX
             )
         stored = library_call(lambda: "\0".join(spec.channelnames))
-        names = tuple(stored.split("\0")) if spec.channelnames else ()
+        names = tuple(_printable(n) for n in stored.split("\0")) if spec.channelnames else ()
         names = names or tuple(f"channel{i}" for i in range(spec.nchannels))
         fmt = str(spec.format)
-        colorspace = library_call(lambda: spec.get_string_attribute("oiio:ColorSpace")) or None
+        declared = library_call(lambda: spec.get_string_attribute("oiio:ColorSpace"))
+        colorspace = _printable(declared) or None
     finally:
         inp.close()
 

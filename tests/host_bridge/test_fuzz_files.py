@@ -40,6 +40,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import OpenImageIO as oiio
@@ -230,3 +231,63 @@ def test_long_run(tmp_path: Path) -> None:
         flush=True,
     )
     assert not failures, "\n".join(failures)
+
+
+# ---- what the fuzz found -----------------------------------------------------------------------
+def _with_attribute_bytes(which: str, name: bytes, part: str, new: bytes) -> bytes:
+    """The base ``which`` file with attribute ``name``'s type or value bytes replaced by
+    ``new`` (the same length, so the rest of the file stays valid)."""
+    data = bytearray(_base(which, True))
+    attr = exr_fuzz.parse(bytes(data)).attribute(name)
+    assert attr is not None
+    at, old = (attr.type_at, attr.type) if part == "type" else (attr.value_at, b"")
+    size = len(old) if part == "type" else attr.size
+    assert len(new) == size
+    data[at : at + size] = new
+    return bytes(data)
+
+
+def test_a_colour_space_name_with_control_characters_is_quoted_on_one_line(
+    cli: Any, tmp_path: Path
+) -> None:
+    """Seed 236 of the long run: a newline in the clean plate's colorInteropID split the error
+    in two lines; an escape would have reached the terminal."""
+    from bgmatte.plugin import colour
+
+    plate, clean, out = tmp_path / "plate.exr", tmp_path / "clean.exr", tmp_path / "out.exr"
+    plate.write_bytes(_base("plate", True))
+    clean.write_bytes(
+        _with_attribute_bytes("clean", b"colorInteropID", "value", b"lin\nap1\x1b[2Jsc")
+    )
+    rc, stdout, err = cli("render", "--plate", str(plate), "--clean-plate", str(clean),
+                          "--out", str(out))  # fmt: skip
+    assert (rc, stdout) == (2, "")
+    assert err == (
+        f"bgmatte: error: clean_plate {clean}: the file declares colour space "
+        "'lin\ufffdap1\ufffd[2Jsc', "
+        f"unknown in OCIO config {colour.config_name()}; set the input's colour space "
+        "explicitly\n"
+    )
+    assert not out.exists()
+
+
+def test_library_error_text_quoting_the_header_prints_no_control_characters(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenEXR quotes a damaged attribute type in its error; an escape there reached stderr.
+    (Relative paths keep the message under the 160 characters OIIO's text is cut to.)"""
+    monkeypatch.chdir(tmp_path)
+    Path("p.exr").write_bytes(_with_attribute_bytes("plate", b"lineOrder", "type", b"li\x1beOrder"))
+    Path("c.exr").write_bytes(_base("clean", True))
+    rc, stdout, err = cli("render", "--plate", "p.exr", "--clean-plate", "c.exr", "--out", "o.exr")
+    assert (rc, stdout) == (2, "")
+    assert err.startswith("bgmatte: error: plate: cannot read p.exr (")
+    assert err.endswith("); re-export the file; it looks truncated or corrupt\n")
+    assert err.count("\n") == 1 and not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", err), err
+    if oiio.__version__.startswith("3.2."):  # OpenEXR's own words, as this version has them
+        assert err == (
+            "bgmatte: error: plate: cannot read p.exr (EXR Error (p.exr): "
+            "EXR_ERR_ATTR_TYPE_MISMATCH Required attribute 'lineOrder': Invalid type "
+            "'li\ufffdeOrder'); re-export the file; it looks truncated or corrupt\n"
+        )
+    assert sorted(os.listdir(".")) == ["c.exr", "p.exr"]
