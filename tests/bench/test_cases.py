@@ -18,7 +18,7 @@ from bgmatte.bench.quality import find_cases, quality
 from bgmatte.host_bridge.cli import main
 from bgmatte.host_bridge.imageio import write_exr
 
-pytest.importorskip("pymatting")  # the foreground estimate; in the `train` extra
+pytest.importorskip("pymatting")  # the foreground estimate; in the `test` and `train` extras
 
 _FILES = ("plate", "clean_plate", "alpha_gt", "fg_gt")
 

@@ -85,7 +85,15 @@ def test_foreground_mse_counts_every_pixel_where_the_subject_shows() -> None:
 def test_every_registered_benchmark_is_a_bench_subcommand(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert list(BENCHMARKS) == ["quality", "speed", "align", "temporal", "parallax", "adapt"]
+    assert list(BENCHMARKS) == [
+        "quality",
+        "speed",
+        "align",
+        "temporal",
+        "parallax",
+        "adapt",
+        "cases",
+    ]
     for name, benchmark in BENCHMARKS.items():
         assert benchmark.name == name
         with pytest.raises(SystemExit) as exit_:
