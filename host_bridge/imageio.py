@@ -78,9 +78,13 @@ def _printable(text: str) -> str:
     return _CONTROL.sub("\ufffd", text)
 
 
-def _short(err: str, limit: int = 160) -> str:
+def _short(err: str, limit: int = 160, path: str = "") -> str:
     """First non-empty line of an OIIO error, at most ``limit`` characters, printable (OIIO
-    quotes the header's own bytes: a damaged attribute's type or name)."""
+    quotes the header's own bytes: a damaged attribute's type or name). OpenEXR's
+    ``EXR Error (<path>):`` loses the ``path`` our message names already, so a long path
+    does not push the reason past the limit."""
+    if path:
+        err = err.replace(f" ({path})", "")
     lines = [line.strip() for line in err.splitlines() if line.strip()]
     text = _printable(lines[0] if lines else "unknown error")
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -109,7 +113,7 @@ def read_image(path: str, input_name: str) -> Image:
     inp = oiio.ImageInput.open(path)
     if inp is None:
         err = library_call(oiio.geterror)
-        raise BgmatteError(input_name, f"cannot read {path} ({_short(err)})", _READ_FIX)
+        raise BgmatteError(input_name, f"cannot read {path} ({_short(err, path=path)})", _READ_FIX)
     try:
         spec = inp.spec()
         # Read the pixels, not only the header: truncation shows up here, as None or an error.
@@ -117,7 +121,9 @@ def read_image(path: str, input_name: str) -> Image:
         err = library_call(inp.geterror)
         if data is None or err:
             raise BgmatteError(
-                input_name, f"cannot read {path} ({_short(err or 'no pixels')})", _READ_FIX
+                input_name,
+                f"cannot read {path} ({_short(err or 'no pixels', path=path)})",
+                _READ_FIX,
             )
         stored = library_call(lambda: "\0".join(spec.channelnames))
         names = tuple(_printable(n) for n in stored.split("\0")) if spec.channelnames else ()

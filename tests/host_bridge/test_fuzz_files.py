@@ -274,8 +274,7 @@ def test_a_colour_space_name_with_control_characters_is_quoted_on_one_line(
 def test_library_error_text_quoting_the_header_prints_no_control_characters(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """OpenEXR quotes a damaged attribute type in its error; an escape there reached stderr.
-    (Relative paths keep the message under the 160 characters OIIO's text is cut to.)"""
+    """OpenEXR quotes a damaged attribute type in its error; an escape there reached stderr."""
     monkeypatch.chdir(tmp_path)
     Path("p.exr").write_bytes(_with_attribute_bytes("plate", b"lineOrder", "type", b"li\x1beOrder"))
     Path("c.exr").write_bytes(_base("clean", True))
@@ -286,8 +285,29 @@ def test_library_error_text_quoting_the_header_prints_no_control_characters(
     assert err.count("\n") == 1 and not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", err), err
     if oiio.__version__.startswith("3.2."):  # OpenEXR's own words, as this version has them
         assert err == (
-            "bgmatte: error: plate: cannot read p.exr (EXR Error (p.exr): "
+            "bgmatte: error: plate: cannot read p.exr (EXR Error: "
             "EXR_ERR_ATTR_TYPE_MISMATCH Required attribute 'lineOrder': Invalid type "
             "'li\ufffdeOrder'); re-export the file; it looks truncated or corrupt\n"
         )
     assert sorted(os.listdir(".")) == ["c.exr", "p.exr"]
+
+
+def test_a_long_path_leaves_room_for_the_reason(cli: Any, tmp_path: Path) -> None:
+    """OpenEXR's text repeats the path (``EXR Error (<path>): ...``); with a farm-length path
+    the 160 characters kept of it held the path twice and cut the reason off."""
+    folder = tmp_path / ("show_seq010_shot0420_plate_v003_" * 3)
+    folder.mkdir()
+    plate, out = folder / "plate.1001.exr", tmp_path / "out.exr"
+    plate.write_bytes(_base("plate", True)[:110])  # ends inside the channel list
+    (tmp_path / "clean.exr").write_bytes(_base("clean", True))
+    rc, stdout, err = cli("render", "--plate", str(plate), "--clean-plate",
+                          str(tmp_path / "clean.exr"), "--out", str(out))  # fmt: skip
+    assert (rc, stdout) == (2, "")
+    assert err.count(str(plate)) == 1, err
+    if oiio.__version__.startswith("3.2."):
+        assert err == (
+            f"bgmatte: error: plate: cannot read {plate} (EXR Error: EXR_ERR_ATTR_SIZE_MISMATCH "
+            "Attribute 'channels', type 'chlist': Invalid size 55); "
+            "re-export the file; it looks truncated or corrupt\n"
+        )
+    assert not out.exists()
