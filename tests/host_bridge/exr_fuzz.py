@@ -231,6 +231,8 @@ def attr_value(rng: random.Random, data: bytearray, layout: Layout) -> str:
         corner = rng.randrange(4)
         (old,) = struct.unpack_from("<i", data, at + 4 * corner)
         new = _an_int(rng, old)
+        while new == old:  # a step that changes nothing is a wasted case
+            new = _an_int(rng, old)
         _put(data, at + 4 * corner, "<i", new)
         return f"{name}[{('xMin', 'yMin', 'xMax', 'yMax')[corner]}]: {old} -> {new}"
     if kind == b"chlist":
@@ -299,6 +301,8 @@ def offset(rng: random.Random, data: bytearray, layout: Layout) -> str:
                old + rng.choice((-8, -1, 1, 8)), rng.choice(layout.chunks)[0],
                rng.randrange(2**64))  # fmt: skip
     new = rng.choice(choices)
+    while new == old:
+        new = rng.choice(choices)
     _put(data, layout.table_at + 8 * i, "<Q", new)
     return f"offset table[{i}]: {old} -> {new}"
 
@@ -309,6 +313,8 @@ def chunk_header(rng: random.Random, data: bytearray, layout: Layout) -> str:
     field = rng.randrange(2)
     (old,) = struct.unpack_from("<i", data, start + 4 * field)
     new = _an_int(rng, old)
+    while new == old:
+        new = _an_int(rng, old)
     _put(data, start + 4 * field, "<i", new)
     return f"chunk {i} {('scanline', 'data size')[field]}: {old} -> {new}"
 
@@ -396,6 +402,8 @@ def mutate(data: bytes, seed: int) -> Mutant:
         if not out and step is not empty:
             break
         steps.append(step(rng, out, layout))
+    while out == data:  # every step happened to write what was there: damage the pixels
+        steps.append(pixels(rng, out, layout))
     return Mutant(seed, bytes(out), tuple(steps))
 
 

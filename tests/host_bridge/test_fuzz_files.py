@@ -16,7 +16,8 @@ OpenEXR), a hang (60 s), another exit status, or a file left behind (the writer'
 a header that asks for a huge image fails as a bad input would instead of taking the machine.
 
 Most cases run the ``classical`` engine (about a second each); every tenth runs the default
-network engine. The CI run is :data:`CI_CASES` seeds, one test each. The long run is 1,000
+network engine, and so do three damaged files that still read (most network cases stop at the
+reader). The CI run is :data:`CI_CASES` seeds, one test each. The long run is 1,000
 seeds in one test, skipped unless asked for; it prints the figures and lists every failing
 seed::
 
@@ -29,12 +30,14 @@ seed::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -45,6 +48,9 @@ from typing import Any
 import numpy as np
 import OpenImageIO as oiio
 import pytest
+
+from bgmatte.errors import BgmatteError
+from bgmatte.host_bridge.imageio import read_image
 
 from . import exr_fuzz
 
@@ -193,6 +199,36 @@ def _report(case: Case, outcome: Outcome) -> str:
 @pytest.mark.parametrize("seed", range(CI_CASES))
 def test_a_damaged_file_renders_or_stops_cleanly(seed: int, tmp_path: Path) -> None:
     case = make_case(seed)
+    outcome = run_case(case, tmp_path / "case")
+    assert outcome.kind != "failed", _report(case, outcome)
+
+
+@cache
+def _still_reading(count: int = 3, first: int = 2000) -> tuple[int, ...]:
+    """The first ``count`` seeds from ``first`` whose damaged files both still read: most
+    mutants stop at the reader, and these few take the network engine all the way."""
+    found: list[int] = []
+    seed = first
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "file.exr")
+        while len(found) < count:
+            case = make_case(seed)
+            try:
+                for data in (case.plate, case.clean):
+                    Path(path).write_bytes(data)
+                    read_image(path, "plate")
+                found.append(seed)
+            except BgmatteError:
+                pass
+            seed += 1
+    return tuple(found)
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_a_damaged_file_that_still_reads_renders_with_the_network(
+    index: int, tmp_path: Path
+) -> None:
+    case = dataclasses.replace(make_case(_still_reading()[index]), engine="network")
     outcome = run_case(case, tmp_path / "case")
     assert outcome.kind != "failed", _report(case, outcome)
 
