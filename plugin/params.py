@@ -60,12 +60,12 @@ class Param:
             if isinstance(value, str) and value:
                 return value
             raise BgmatteError(where, f"'{value}' is not a non-empty string", "pass a name")
-        try:
-            number = int(value) if self.type == "int" else float(value)
-        except (TypeError, ValueError):
-            raise BgmatteError(where, f"'{value}' is not a number", f"pass a {self.type}") from None
         if self.type == "int" and isinstance(value, float) and not value.is_integer():
             raise BgmatteError(where, f"'{value}' is not a whole number", "pass an int")
+        try:
+            number = int(value) if self.type == "int" else float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise BgmatteError(where, f"'{value}' is not a number", f"pass a {self.type}") from None
         if self.range is not None and not self.range[0] <= number <= self.range[1]:
             lo, hi = self.range
             raise BgmatteError(where, f"{value} is outside {lo:g}..{hi:g}", "pass a value in range")

@@ -193,3 +193,12 @@ def test_a_result_that_is_not_finite_is_refused(
     )
     with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
         bgmatte.matte(small_shot.plate, small_shot.clean_plate, engine="classical")
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), 2.5])
+def test_an_int_param_given_a_float_that_is_not_whole_is_named(value: float) -> None:
+    from bgmatte.plugin.params import resolve_params
+
+    msg = f"shift_tolerance: '{value}' is not a whole number; pass an int"
+    with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
+        resolve_params({"shift_tolerance": value})
