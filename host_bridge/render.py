@@ -91,6 +91,8 @@ def render_shot(
         "bgmatte:params": json.dumps(node.values, sort_keys=True),
         "bgmatte:inputs": json.dumps({k: v for k, v in inputs.items() if v}, sort_keys=True),
         "bgmatte:workingSpace": working,
+        # what OpenEXR readers (OIIO, Nuke) take the file's colour space from
+        **({"colorInteropID": interop} if (interop := colour.interop_id(working)) else {}),
         "bgmatte:ocioConfig": colour.config_name(),
     }
     written = []

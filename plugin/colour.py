@@ -100,6 +100,15 @@ def resolve(name: str, input_name: str) -> str:
     return str(canonical)
 
 
+def interop_id(name: str) -> str | None:
+    """The colour space's interop ID (OCIO 2.4+, e.g. 'lin_ap1_scene' for ACEScg), which
+    OpenEXR files carry as ``colorInteropID`` and OpenImageIO reads as ``oiio:ColorSpace``;
+    None where the config gives none."""
+    space = config().getColorSpace(name)
+    found = getattr(space, "getInteropID", lambda: "")() if space is not None else ""
+    return library_text(found) or None
+
+
 def working_space() -> str:
     """The working space: the colour space of the config's ``scene_linear`` role."""
     if not config().getCanonicalName("scene_linear"):

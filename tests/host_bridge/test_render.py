@@ -240,6 +240,9 @@ def test_header_states_params_inputs_and_working_space(cli: Run, shot: Any, kit:
     working = colour.working_space()
     assert working == "ACEScg"
     assert spec.get_string_attribute("bgmatte:workingSpace") == working
+    # OpenEXR's colorInteropID, which readers take the colour space from (OIIO's name for it)
+    assert spec.get_string_attribute("oiio:ColorSpace") == colour.interop_id(working)
+    assert colour.resolve(spec.get_string_attribute("oiio:ColorSpace"), "out") == working
     assert spec.get_string_attribute("bgmatte:ocioConfig") == colour.config_name()
     # OIIO may store the space under its interop name (lin_ap1_scene); it must mean ACEScg.
     stored = spec.get_string_attribute("oiio:ColorSpace")
