@@ -51,26 +51,6 @@ class Image:
     path: str
     pixel_format: str = "float"
 
-    def window(self, origin: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
-        """The pixels placed into another window (x, y from ``origin``, w, h from ``size``).
-
-        Parts of the data window outside the target are cropped; target pixels the data
-        window does not cover are zero (EXR's convention outside the data window).
-        """
-        x0, y0 = origin
-        w, h = size
-        ox, oy = self.origin
-        ih, iw = self.pixels.shape[:2]
-        out = np.zeros((h, w, *self.pixels.shape[2:]), dtype=self.pixels.dtype)
-        # Intersection in absolute pixel coordinates.
-        ax0, ay0 = max(x0, ox), max(y0, oy)
-        ax1, ay1 = min(x0 + w, ox + iw), min(y0 + h, oy + ih)
-        if ax1 > ax0 and ay1 > ay0:
-            out[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0] = self.pixels[
-                ay0 - oy : ay1 - oy, ax0 - ox : ax1 - ox
-            ]
-        return out
-
 
 def _printable(text: str) -> str:
     """``text`` from a file's header with every control character as U+FFFD, so a message

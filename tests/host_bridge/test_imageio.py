@@ -11,7 +11,7 @@ import OpenImageIO as oiio
 import pytest
 
 from bgmatte.errors import BgmatteError
-from bgmatte.host_bridge.imageio import Image, read_image, write_exr
+from bgmatte.host_bridge.imageio import read_image, write_exr
 
 READ_FIX = "re-export the file; it looks truncated or corrupt"
 WRITE_FIX = "check that the folder exists and is writable"
@@ -69,19 +69,6 @@ def test_data_window_and_display_window_round_trip(tmp_path: Path) -> None:
     # Default display window is the data window.
     write_exr(str(path), [("", pixels)], origin=(3, 4))
     assert read_image(str(path), "plate").full == (3, 4, 7, 5)
-
-
-def test_window_crops_and_pads() -> None:
-    pixels = np.arange(2 * 3 * 1, dtype=np.float32).reshape(2, 3, 1) + 1
-    image = Image(pixels, ("A",), origin=(1, 1), full=(0, 0, 4, 4), colorspace=None, path="x")
-    full = image.window((0, 0), (4, 4))
-    assert full.shape == (4, 4, 1)
-    np.testing.assert_array_equal(
-        full[:, :, 0], [[0, 0, 0, 0], [0, 1, 2, 3], [0, 4, 5, 6], [0, 0, 0, 0]]
-    )
-    crop = image.window((2, 2), (5, 1))
-    np.testing.assert_array_equal(crop[:, :, 0], [[5, 6, 0, 0, 0]])
-    assert not image.window((10, 10), (2, 2)).any()
 
 
 def test_layer_channel_names(tmp_path: Path) -> None:
