@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 import tempfile
 import threading
+import time
+from collections import Counter
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from bgmatte.host_bridge.imageio import read_image, write_exr
 
 from .exr_fuzz import flip_bits, shot_pixels
 from .ofx_host import Host
-from .test_fuzz_files import make_case
+from .test_fuzz_files import FIRST_SEED, LONG_RUN, make_case
 from .test_ofx_bundle import BUNDLE, PLUGIN_ID, _ofxhost, _rgba, desc, host, needs_ofxhost
 
 pytestmark = pytest.mark.skipif(
@@ -109,26 +111,69 @@ def test_ofxhost_survives_a_damaged_plate(tmp_path: Path, index: int) -> None:
         what, pixels = _damaged_pixels(2 * (index - FILES) + 1)
         write_exr(str(plate), [("", pixels[..., :3])], half=False)
         write_exr(str(clean), [("", shot_pixels()[1])], half=False)
+    problem = _ofxhost_problem(plate, clean, out)
+    assert problem is None, f"{what}: {problem}"
+
+
+def _ofxhost_problem(plate: Path, clean: Path, out: Path) -> str | None:
+    """Render ``plate`` over ``clean`` with ``ofxhost-render``: None where the host wrote a
+    finite output or stopped with one error line (our one line, whole, where our plug-in
+    failed) and no file; else what went wrong."""
     run = _ofxhost(
         "--plugin-id", PLUGIN_ID,
         "--clip", f"Source={plate}", "--clip", f"CleanPlate={clean}",
         "--param", "engine=classical", "--frame", "1", "--out", str(out),
     )  # fmt: skip
-    said = f"{what}: exit {run.returncode}, stderr {run.stderr!r}"
-    assert run.returncode >= 0, f"killed by a signal: {said}"
-    assert "Traceback" not in run.stderr, said
+    said = f"exit {run.returncode}, stderr {run.stderr!r}"
+    if run.returncode < 0:
+        return f"killed by a signal: {said}"
+    if "Traceback" in run.stderr:
+        return f"a traceback: {said}"
     if run.returncode == 0:
         got = oiio.ImageBuf(str(out)).get_pixels(oiio.FLOAT)
-        assert got is not None and np.isfinite(got).all(), said
-        return
-    assert run.returncode == 2, said
+        return None if got is not None and np.isfinite(got).all() else f"not finite: {said}"
+    if run.returncode != 2:
+        return said
     errors = [line for line in run.stderr.splitlines() if line.startswith("ofxhost-render: ERROR:")]
-    assert len(errors) == 1, said
+    if len(errors) != 1:
+        return f"not one error line: {said}"
     if "plugin said:" in errors[0]:  # our plug-in failed: our one line, whole
         posted = [line.split("] ", 1)[1] for line in run.stderr.splitlines() if "] bgmatte" in line]
-        assert len(posted) == 1 and OUR_LINE.fullmatch(posted[0]), said
-        assert errors[0].endswith(f"(plugin said: {posted[0]})"), said
-    assert not out.exists(), said
+        if not (len(posted) == 1 and OUR_LINE.fullmatch(posted[0])):
+            return f"not our one line: {said}"
+        if not errors[0].endswith(f"(plugin said: {posted[0]})"):
+            return f"our line cut: {said}"
+    return f"a file left behind: {said}" if out.exists() else None
+
+
+@needs_ofxhost
+@pytest.mark.fuzz
+@pytest.mark.skipif(not LONG_RUN, reason="the long run: BGMATTE_FUZZ_FILES=1000 pytest -m fuzz")
+def test_ofxhost_long_run(tmp_path: Path) -> None:
+    """The command line's long run (the same seeded cases) through ``ofxhost-render``."""
+    counts: Counter[str] = Counter()
+    failures = []
+    start = time.monotonic()
+    for seed in range(FIRST_SEED, FIRST_SEED + LONG_RUN):
+        case = make_case(seed)
+        folder = tmp_path / f"case{seed}"
+        folder.mkdir()
+        plate, clean, out = folder / "plate.exr", folder / "clean.exr", folder / "out.exr"
+        plate.write_bytes(case.plate)
+        clean.write_bytes(case.clean)
+        problem = _ofxhost_problem(plate, clean, out)
+        counts["failed" if problem else "rendered" if out.exists() else "stopped"] += 1
+        if problem is not None:
+            failures.append(f"seed {seed} ({'; '.join(case.steps)}): {problem}")
+            print(failures[-1], flush=True)
+    minutes = (time.monotonic() - start) / 60
+    print(
+        f"\nofxhost fuzz: {LONG_RUN} files (seeds {FIRST_SEED}..{FIRST_SEED + LONG_RUN - 1}) in "
+        f"{minutes:.1f} min: {counts['rendered']} rendered, {counts['stopped']} stopped "
+        f"cleanly, {counts['failed']} failed",
+        flush=True,
+    )
+    assert not failures, "\n".join(failures)
 
 
 # ---- our ctypes host ---------------------------------------------------------------------------
