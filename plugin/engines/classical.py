@@ -25,7 +25,7 @@ import numpy as np
 from bgmatte.kernels import keying
 from bgmatte.plugin.engines import EngineResult
 from bgmatte.plugin.exposure import matched_clean_plate
-from bgmatte.plugin.noise import NoiseModel, fit_noise
+from bgmatte.plugin.noise import NoiseModel, fit_noise, samples
 from bgmatte.plugin.pixels import snap
 
 _PRE_BLUR = 0.8  # px, Gaussian pre-blur of the detection difference
@@ -202,12 +202,14 @@ def run(
     pb, cb = _blur(plate, _PRE_BLUR), _blur(clean, _PRE_BLUR)
     diff = pb - cb
 
-    # Noise fit: first on pixels whose difference is small relative to the signal, then on
-    # the pixels the first fit calls background.
-    rel = np.abs(diff) <= 0.03 * np.abs(cb) + 1e-3
-    model = fit_noise(diff, cb, np.all(rel, axis=2))
-    z = keying.noise_distance(diff, cb, model.read_var, model.shot_var, model.gain_var)
-    model = fit_noise(diff, cb, z < params["threshold"])
+    # Noise fit on a fixed budget of pixels (:func:`noise.samples`): first on those whose
+    # difference is small relative to the signal, then on those the first fit calls
+    # background.
+    at_samples = samples(diff.shape[0] * diff.shape[1])
+    d, c = diff.reshape(-1, 3)[at_samples], cb.reshape(-1, 3)[at_samples]
+    model = fit_noise(d, c, np.all(np.abs(d) <= 0.03 * np.abs(c) + 1e-3, axis=1))
+    z = keying.noise_distance(d[None], c[None], model.read_var, model.shot_var, model.gain_var)[0]
+    model = fit_noise(d, c, z < params["threshold"])
     key = _shift_tolerant_key(pb, cb, model, params)
     t_lo = float(params["threshold"])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bgmatte.plugin.noise import fit_noise
+from bgmatte.plugin.noise import SAMPLE_BUDGET, fit_noise, samples
 
 
 def test_fit_recovers_read_and_shot_variance() -> None:
@@ -18,6 +18,33 @@ def test_fit_recovers_read_and_shot_variance() -> None:
     model = fit_noise(diff, signal, np.ones((h, w), bool))
     np.testing.assert_allclose(model.shot_var, shot_var, rtol=0.15)
     np.testing.assert_allclose(model.read_var, read_var, rtol=0.5)
+
+
+def test_samples_are_a_fixed_budget_spread_over_the_frame() -> None:
+    """A 4K frame is fitted on at most SAMPLE_BUDGET pixels, from its first row to its last;
+    a frame under the budget is fitted on every pixel."""
+    pixels = 3840 * 2160
+    at = samples(pixels)
+    assert at.size <= SAMPLE_BUDGET
+    assert at[0] == 0 and at[-1] >= pixels - pixels // SAMPLE_BUDGET - 1
+    assert np.all(np.diff(at) == np.diff(at)[0])
+    np.testing.assert_array_equal(samples(1000), np.arange(1000))
+
+
+def test_fit_on_samples_agrees_with_the_whole_frame() -> None:
+    """The noise model fitted on N×3 samples (the classical engine's fixed budget) is the
+    whole frame's within the fit's own scatter."""
+    rng = np.random.default_rng(3)
+    h, w = 1000, 1000
+    signal = np.repeat(np.linspace(0.05, 2.0, w, dtype=np.float32)[None, :, None], h, 0)
+    signal = np.repeat(signal, 3, 2)
+    diff = (np.sqrt(2e-5 + 4e-4 * signal) * rng.standard_normal(signal.shape)).astype(np.float32)
+    whole = fit_noise(diff, signal, np.ones((h, w), bool))
+    at = samples(h * w, 20_000)
+    d, c = diff.reshape(-1, 3)[at], signal.reshape(-1, 3)[at]
+    sampled = fit_noise(d, c, np.ones(at.size, bool))
+    np.testing.assert_allclose(sampled.shot_var, whole.shot_var, rtol=0.1)
+    np.testing.assert_allclose(sampled.shot_var, 4e-4, rtol=0.15)
 
 
 def test_fit_ignores_pixels_outside_the_background_mask() -> None:
