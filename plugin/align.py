@@ -92,6 +92,14 @@ def _log_lum(lum: np.ndarray, ref: float) -> np.ndarray:
     return np.log2(np.maximum(lum, 0.0) + 0.3 * ref).astype(np.float32)
 
 
+def _log_pair(plate: np.ndarray, clean_plate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log luminance of the plate and the clean plate, floored at 30 % of the plate's median
+    (a dark or negative frame: the floor alone)."""
+    lp, lc = _luminance(plate), _luminance(clean_plate)
+    ref = max(float(np.median(lp)), 0.0) + 1e-6
+    return _log_lum(lp, ref), _log_lum(lc, ref)
+
+
 def _resize(img: np.ndarray, scale: float) -> np.ndarray:
     if scale == 1.0:
         return img
@@ -218,12 +226,18 @@ def _background_mask(a: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> np
 
 
 def _ecc(
-    plate_log: np.ndarray, clean_log: np.ndarray, h: np.ndarray, motion: int
+    plate_log: np.ndarray,
+    clean_log: np.ndarray,
+    h: np.ndarray,
+    motion: int,
+    full: tuple[int, int] | None = None,
 ) -> np.ndarray | None:
     """Refine ``h`` by ECC (``motion``: cv2.MOTION_*) on surely-background pixels of a
-    downscaled copy; None when ECC cannot help (too little background, no convergence)."""
-    height, width = plate_log.shape
-    scale = min(1.0, _ECC_SIZE / max(height, width))
+    downscaled copy; None when ECC cannot help (too little background, no convergence).
+    ``full``: the frame's height and width, where the log images are already downscaled
+    (``h`` and the result are in the frame's pixels either way)."""
+    height, width = full or plate_log.shape
+    scale = min(1.0, _ECC_SIZE / max(plate_log.shape))
     a = _resize(plate_log, scale)
     b = _resize(clean_log, scale)
     t = _to_scaled(a.shape[1] / width, a.shape[0] / height)
@@ -277,9 +291,6 @@ def align(
     if mode == "off":
         return _identity(clean_plate, AlignReport(mode, "off"))
     height, width = plate.shape[:2]
-    lp, lc = _luminance(plate), _luminance(clean_plate)
-    ref = max(float(np.median(lp)), 0.0) + 1e-6  # a dark or negative frame: the floor alone
-    plate_log, clean_log = _log_lum(lp, ref), _log_lum(lc, ref)
     rigid_motion = None
     if mode == "auto" and min(height, width) < MIN_AUTO_SIZE:
         # too few pixels for features or a trustworthy motion estimate: treat as locked off
@@ -288,11 +299,16 @@ def align(
         # Locked-off test first: a rigid (rotation + translation) ECC fit from the identity
         # has 3 degrees of freedom, so it measures a negligible motion far more precisely
         # than a homography would, and needs no features (small or plain frames pass too).
-        rigid = _ecc(plate_log, clean_log, np.eye(3), cv2.MOTION_EUCLIDEAN)
+        # It runs at ECC size, so the frames are downscaled before anything else: a
+        # locked-off frame costs two resizes and one small fit, whatever its size.
+        scale = min(1.0, _ECC_SIZE / max(height, width))
+        small_p, small_c = _resize(plate[..., :3], scale), _resize(clean_plate[..., :3], scale)
+        rigid = _ecc(*_log_pair(small_p, small_c), np.eye(3), cv2.MOTION_EUCLIDEAN, (height, width))
         rigid_motion = None if rigid is None else _motion(rigid, height, width)
         if rigid is not None and _motion(rigid, height, width) < NEGLIGIBLE_PX:
             still = _motion(rigid, height, width)
             return _identity(clean_plate, AlignReport(mode, "identity", motion_px=still))
+    plate_log, clean_log = _log_pair(plate, clean_plate)
     scale = min(1.0, _FEATURE_SIZE / max(height, width))
     try:
         h, pts_p, pts_c, matches = _feature_homography(plate_log, clean_log, scale)

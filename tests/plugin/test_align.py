@@ -66,6 +66,30 @@ def test_locked_off_shot_is_exact_identity() -> None:
     assert np.array_equal(auto.clean_plate, off.clean_plate)
 
 
+def test_a_locked_off_frame_is_tested_at_ecc_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large locked-off frame is called still from copies downscaled to the ECC size: no
+    log luminance of the whole frame is computed, and the identity comes back. A shaken one
+    then goes on to full-resolution features."""
+    from bgmatte.plugin import align as align_module
+
+    sizes: list[tuple[int, ...]] = []
+    log_pair = align_module._log_pair
+
+    def recorded(plate: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sizes.append(plate.shape[:2])
+        return log_pair(plate, clean)
+
+    monkeypatch.setattr(align_module, "_log_pair", recorded)
+    still = make_shaken_shot(640, 1200, shake_px=0.0, seed=15)
+    got = align(still.plate, still.steady_clean_plate, "auto")
+    assert got.report.status == "identity"
+    assert sizes == [(546, 1024)]
+    sizes.clear()
+    shaken = make_shaken_shot(640, 1200, shake_px=4.0, seed=11)
+    assert align(shaken.plate, shaken.clean_plate, "auto").report.status == "aligned"
+    assert sizes == [(546, 1024), (640, 1200)]
+
+
 def test_matte_with_shake_close_to_matte_without(big_shake: ShakenShot) -> None:
     shaken = bgmatte.matte(big_shake.plate, big_shake.clean_plate, engine="classical")
     still = bgmatte.matte(big_shake.plate, big_shake.steady_clean_plate, engine="classical")
