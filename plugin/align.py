@@ -253,8 +253,8 @@ def _ecc(
         _, warp = cv2.findTransformECC(a, b, warp, motion, criteria, mask, 3)
     except cv2.error:
         return None
-    full = np.vstack([warp, [0.0, 0.0, 1.0]])[:3].astype(np.float64)
-    return _rescale(full, t)
+    refined = np.vstack([warp, [0.0, 0.0, 1.0]])[:3].astype(np.float64)
+    return _rescale(refined, t)
 
 
 def warning_message(problem: str, where: str = "") -> str:
