@@ -28,6 +28,7 @@ from bgmatte import kernels
 from bgmatte.errors import BgmatteError, param
 from bgmatte.plugin.engines import EngineResult, classical
 from bgmatte.plugin.exposure import matched_clean_plate
+from bgmatte.plugin.model.fold import fold_batch_norms
 from bgmatte.plugin.model.network import MattingNetwork, load_network
 from bgmatte.plugin.pixels import snap
 from bgmatte.plugin.timing import stage
@@ -89,7 +90,9 @@ def get_model(
     key = (str(path), stamp, runtime, str(device))
     with _models_lock:
         if key not in _models:
-            model = load_network(path).to(device, memory_format=torch.channels_last)
+            model = load_network(path)
+            fold_batch_norms(model)  # inference only: one pass less over every feature map
+            model = model.to(device, memory_format=torch.channels_last)
             if runtime == "onnxruntime":
                 from bgmatte.plugin.model.ort import onnxruntime_network
 
