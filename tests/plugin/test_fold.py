@@ -18,6 +18,7 @@ def _trained_looking(seed: int) -> MattingNetwork:
     model = MattingNetwork(config, backbone_scale=0.5, refine_mode="full")
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
+            assert m.running_mean is not None and m.running_var is not None
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
             m.weight.data.uniform_(0.5, 1.5)
