@@ -28,6 +28,7 @@ from bgmatte import kernels
 from bgmatte.errors import BgmatteError, param
 from bgmatte.plugin.engines import EngineResult, classical
 from bgmatte.plugin.exposure import matched_clean_plate
+from bgmatte.plugin.model import refiner
 from bgmatte.plugin.model.fold import fold_batch_norms
 from bgmatte.plugin.model.network import MattingNetwork, load_network
 from bgmatte.plugin.pixels import snap
@@ -167,7 +168,11 @@ def run(
     passes = FLIPS if params["ensemble"] == "flips" else ((),)
     with lock, torch.inference_mode():
         model.backbone_scale = scale
-        model.set_refine("sampling" if mode == "off" else mode, pixels if mode != "off" else 0)
+        model.set_refine(
+            "sampling" if mode == "off" else mode,
+            pixels if mode != "off" else 0,
+            min_error=refiner.MIN_ERROR,
+        )
         outs: list[tuple[torch.Tensor, ...]] = []
         for dims in passes:  # each pass on the flipped frame, its outputs flipped back
             inputs = [None if t is None else _flip(t, dims) for t in (src, bgr, seg)]

@@ -115,8 +115,11 @@ class MattingNetwork(nn.Module):
         mode: str | None = None,
         sample_pixels: int | None = None,
         threshold: float | None = None,
+        min_error: float | None = None,
     ) -> None:
         """Change the refiner's speed/quality knobs (they do not change the weights)."""
+        if min_error is not None:
+            self.refiner.min_error = min_error
         if mode is not None:
             self.refiner.mode = mode
         if sample_pixels is not None:

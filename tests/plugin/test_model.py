@@ -244,3 +244,28 @@ def test_warm_start_refuses_other_mismatches() -> None:
     other = MattingNetwork(NetworkConfig(width=0.25, hidden=4))
     with pytest.raises(ValueError, match=r"warm start: decoder"):
         warm_start(other, small.state_dict())
+
+
+def test_sampling_skips_patches_under_the_error_floor() -> None:
+    """Sampling refines the largest errors within the budget, but none at or under
+    ``min_error``; the engine's network has the floor set (refiner.MIN_ERROR)."""
+    from bgmatte.plugin.engines.network import get_model
+    from bgmatte.plugin.model.refiner import MIN_ERROR, Refiner
+
+    err = torch.tensor([0.0, 0.01, 0.02, 0.03, 0.5, 0.2]).view(1, 1, 2, 3)
+    refiner = Refiner("sampling", sample_pixels=16 * 6)
+    assert refiner.select(err).flatten().tolist() == [0, 1, 1, 1, 1, 1]
+    refiner.min_error = 0.02
+    assert refiner.select(err).flatten().tolist() == [0, 0, 0, 1, 1, 1]
+    refiner.sample_pixels = 16 * 2  # the budget still caps it: the two largest
+    assert refiner.select(err).flatten().tolist() == [0, 0, 0, 0, 1, 1]
+    import numpy as np
+
+    from bgmatte.plugin.engines.network import run
+    from bgmatte.plugin.params import resolve_params
+
+    model, _ = get_model("")
+    model.refiner.min_error = 0.0
+    plate = np.full((64, 64, 3), 0.5, np.float32)
+    run(plate, plate, None, resolve_params({}))
+    assert model.refiner.min_error == MIN_ERROR > 0
