@@ -305,9 +305,9 @@ def align(
         small_p, small_c = _resize(plate[..., :3], scale), _resize(clean_plate[..., :3], scale)
         rigid = _ecc(*_log_pair(small_p, small_c), np.eye(3), cv2.MOTION_EUCLIDEAN, (height, width))
         rigid_motion = None if rigid is None else _motion(rigid, height, width)
-        if rigid is not None and _motion(rigid, height, width) < NEGLIGIBLE_PX:
-            still = _motion(rigid, height, width)
-            return _identity(clean_plate, AlignReport(mode, "identity", motion_px=still))
+        if rigid_motion is not None and rigid_motion < NEGLIGIBLE_PX:
+            report = AlignReport(mode, "identity", motion_px=rigid_motion)
+            return _identity(clean_plate, report)
     plate_log, clean_log = _log_pair(plate, clean_plate)
     scale = min(1.0, _FEATURE_SIZE / max(height, width))
     try:

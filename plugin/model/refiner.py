@@ -29,9 +29,8 @@ from torch import nn
 
 MODES = ("full", "sampling", "thresholding")
 # The engine's floor on a sampled patch's error: the base network predicts |alpha error|, so
-# below this a patch has little left to gain. Chosen on the dev and validation cases (0.02:
-# SAD / Grad +0.3 % on dev, +0.0 % on validation, against no floor; 0.04: +0.7 % / +0.1 %);
-# it spares the refiner a sixth of the patches of the speed benchmark's HD frame.
+# below this a patch has little left to gain (chosen on the dev and validation cases; the
+# README has the figures).
 MIN_ERROR = 0.02
 Encode = Callable[[torch.Tensor], torch.Tensor]
 
