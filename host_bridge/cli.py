@@ -57,22 +57,28 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
     return {p.name: getattr(args, p.name) for p in PARAMS if getattr(args, p.name) is not None}
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bgmatte", description="Background matting: plate + clean plate -> alpha + foreground."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
 
-    render = sub.add_parser("render", help="matte a shot or a still to EXR")
-    render.add_argument(
+
+def _add_shot(parser: argparse.ArgumentParser) -> None:
+    """The flags that name a shot and its outputs, with the node's params: ``render`` and
+    ``submit`` share them, so a farm job's command is a ``render`` command."""
+    parser.add_argument(
         "--plate", required=True, help="plate file or pattern (shot/plate.####.exr)"
     )
-    render.add_argument("--clean-plate", required=True, help="clean plate file or pattern")
-    render.add_argument("--segmentation", help="optional soft segmentation file or pattern")
-    render.add_argument("--background", help="optional new background (enables composite)")
-    render.add_argument("--frames", help="frame range: 1001-1100, 1-20x2, 1,5,9")
-    render.add_argument("--out", required=True, help="output EXR file or pattern")
-    render.add_argument(
+    parser.add_argument("--clean-plate", required=True, help="clean plate file or pattern")
+    parser.add_argument("--segmentation", help="optional soft segmentation file or pattern")
+    parser.add_argument("--background", help="optional new background (enables composite)")
+    parser.add_argument("--frames", help="frame range: 1001-1100, 1-20x2, 1,5,9")
+    parser.add_argument("--out", required=True, help="output EXR file or pattern")
+    parser.add_argument(
         "--pass",
         dest="passes",
         action="append",
@@ -80,16 +86,39 @@ def _parser() -> argparse.ArgumentParser:
         choices=[*PASSES, "all"],
         help="extra pass written as a named layer (repeatable; 'all' for every pass)",
     )
-    render.add_argument("--float", dest="half", action="store_false", help="write 32-bit float")
-    render.add_argument("--skip-existing", action="store_true", help="keep frames already written")
-    render.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--float", dest="half", action="store_false", help="write 32-bit float")
+    parser.add_argument("--skip-existing", action="store_true", help="keep frames already written")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    _add_params(parser)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bgmatte", description="Background matting: plate + clean plate -> alpha + foreground."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    render = sub.add_parser("render", help="matte a shot or a still to EXR")
+    _add_shot(render)
     render.add_argument("--quiet", action="store_true", help="no progress bar")
     render.add_argument(
         "--preview",
         metavar="STEM",
         help="also write STEM.mp4 (composite over a checkerboard) and STEM.png (contact sheet)",
     )
-    _add_params(render)
+    farm = render.add_argument_group("cluster (pip install 'bgmatte[farm]')")
+    farm.add_argument(
+        "--cluster", choices=["ray"], help="render the frames' chunks on a Ray cluster"
+    )
+    farm.add_argument(
+        "--address", help="join this Ray cluster (auto, ray://host:port); default: a local Ray"
+    )
+    farm.add_argument(
+        "--workers", type=_positive, help="worker processes (default: the cluster's CPU count)"
+    )
+    farm.add_argument(
+        "--chunk", type=_positive, help="frames per task (default: about 4 tasks per worker)"
+    )
 
     demo = sub.add_parser("demo", help="render the built-in procedural demo shot")
     demo.add_argument("--out", default="bgmatte_demo", help="folder for the EXRs and contact sheet")
@@ -149,20 +178,15 @@ def _render(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from bgmatte.host_bridge.render import render_shot, shot_frames
-    from bgmatte.host_bridge.sequence import parse_frames
 
-    # `is not None`: an empty --frames '' is a mistake to report, not "render a still".
-    frames = parse_frames(args.frames) if args.frames is not None else None
-    params = _params(args)
-    passes = list(args.passes)
-    if "all" in passes:
-        passes = [p for p in PASSES if p != "composite" or args.background]
-    inputs = {
-        "plate": args.plate,
-        "clean_plate": args.clean_plate,
-        "segmentation": args.segmentation,
-        "background": args.background,
-    }
+    inputs, frames, params, passes = _shot(args)
+    if args.cluster:
+        return _render_on_cluster(args, inputs, frames, params, passes)
+    for flag in ("address", "workers", "chunk"):
+        if getattr(args, flag) is not None:
+            raise BgmatteError(
+                f"--{flag}", "is for a cluster render", f"add --cluster ray, or drop --{flag}"
+            )
     total = len(shot_frames(args.plate, frames))
     # disable=None: no bar when stderr is not a terminal (farm logs, pipes), so an error there
     # is the one line on stderr, not a line of carriage-returned progress junk before it.
@@ -187,6 +211,75 @@ def _render(args: argparse.Namespace) -> int:
         stem = preview_stem(args.preview)
         print(f"bgmatte: preview in {stem}.mp4 and {stem}.png")
     return 0
+
+
+def _shot(
+    args: argparse.Namespace,
+) -> tuple[dict[str, str | None], list[int] | None, dict[str, Any], list[str]]:
+    """The shot the flags of :func:`_add_shot` name: inputs, frames, node params, passes."""
+    from bgmatte.host_bridge.sequence import parse_frames
+
+    # `is not None`: an empty --frames '' is a mistake to report, not "render a still".
+    frames = parse_frames(args.frames) if args.frames is not None else None
+    passes = list(args.passes)
+    if "all" in passes:
+        passes = [p for p in PASSES if p != "composite" or args.background]
+    inputs = {
+        "plate": args.plate,
+        "clean_plate": args.clean_plate,
+        "segmentation": args.segmentation,
+        "background": args.background,
+    }
+    return inputs, frames, _params(args), passes
+
+
+def _render_on_cluster(
+    args: argparse.Namespace,
+    inputs: dict[str, str | None],
+    frames: list[int] | None,
+    params: dict[str, Any],
+    passes: list[str],
+) -> int:
+    """``render --cluster ray``: exit 0 when every frame is written, 1 when a frame failed
+    twice (each named on its own line; the others are written)."""
+    from tqdm import tqdm
+
+    from bgmatte.host_bridge.ray_render import render_on_ray
+    from bgmatte.host_bridge.render import plan_shot
+
+    if args.preview:
+        raise BgmatteError(
+            "--preview",
+            "is not made by a cluster render",
+            "render with --cluster, then run the same render with --skip-existing --preview",
+        )
+    job, todo = plan_shot(
+        inputs,
+        args.out,
+        frames=frames,
+        params=params,
+        passes=passes,
+        half=args.half,
+        device=args.device,
+    )
+    quiet = True if args.quiet else None
+    with tqdm(total=len(todo), unit="frame", disable=quiet, file=sys.stderr) as bar:
+        result = render_on_ray(
+            job,
+            todo,
+            address=args.address,
+            workers=args.workers,
+            chunk=args.chunk,
+            skip_existing=args.skip_existing,
+            spell=cli_spelling,
+            progress=lambda _frame: bar.update(1),
+            warn=lambda text: print(f"bgmatte: warning: {text}", file=sys.stderr),
+        )
+    for frame, why in sorted(result.failed.items()):
+        print(f"bgmatte: error: frame {frame} failed twice: {why}", file=sys.stderr)
+    failed = f"; {len(result.failed)} frame(s) failed" if result.failed else ""
+    print(f"bgmatte: wrote {len(result.written)} file(s) to {args.out}{failed}")
+    return 1 if result.failed else 0
 
 
 def _adapt(args: argparse.Namespace) -> int:

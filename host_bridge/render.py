@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bgmatte.errors import BgmatteError, param
@@ -60,6 +61,85 @@ def _check_out(out: str, fetcher: FileFetcher, frames: Sequence[int]) -> None:
             )
 
 
+@dataclass(frozen=True)
+class ShotJob:
+    """Everything a process needs to render frames of a shot, as plain data: the farm sends it
+    to every worker, so each writes the same files a single process would."""
+
+    inputs: dict[str, str | None]
+    out: str
+    params: dict[str, Any]
+    passes: tuple[str, ...]  # the primary pass first
+    half: bool
+    device: str
+    header: dict[str, str]
+
+    def start(self) -> tuple[Node, FileFetcher]:
+        """This process's node (its model loads once, at its first frame) and fetcher."""
+        return Node(self.params, device=self.device), FileFetcher(self.inputs)
+
+    def render_frame(self, node: Node, fetcher: FileFetcher, frame: int) -> str:
+        """Solve ``frame`` and write its EXR atomically; returns the path."""
+        path = frame_path(self.out, frame)
+        got = node.render(frame, fetcher, passes=list(self.passes))
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        plate = fetcher.plate_image(frame)
+        primary, *extra = self.passes
+        layers = [("", got[primary])] + [(name, got[name]) for name in extra]
+        write_exr(
+            path,
+            layers,
+            half=self.half,
+            origin=plate.origin,
+            full=plate.full,
+            colorspace=self.header["bgmatte:workingSpace"],
+            attributes={**self.header, "bgmatte:frame": str(frame)},
+        )
+        return path
+
+
+def plan_shot(
+    inputs: Mapping[str, str | None],
+    out: str,
+    *,
+    frames: Sequence[int] | None = None,
+    params: Mapping[str, Any] | None = None,
+    passes: Sequence[str] = (),
+    half: bool = True,
+    device: str = "cpu",
+) -> tuple[ShotJob, list[int]]:
+    """Check the shot before any frame is solved (output pattern, inputs on disk, the colour
+    space) and return its job and frames; every error here is one line naming the input."""
+    fetcher = FileFetcher(inputs)
+    todo = shot_frames(inputs["plate"] or "", frames)
+    _check_out(out, fetcher, todo)
+    fetcher.check_exists(todo)
+    node = Node(params, device=device)
+    if node.values["colorspace"] != "auto":
+        # Checked up front so the message names the param, not the first input converted.
+        colour.resolve(node.values["colorspace"], param("colorspace"))
+    primary = node.values["output"]
+    working = colour.working_space()
+    header = {
+        "bgmatte:params": json.dumps(node.values, sort_keys=True),
+        "bgmatte:inputs": json.dumps({k: v for k, v in inputs.items() if v}, sort_keys=True),
+        "bgmatte:workingSpace": working,
+        # what OpenEXR readers (OIIO, Nuke) take the file's colour space from
+        **({"colorInteropID": interop} if (interop := colour.interop_id(working)) else {}),
+        "bgmatte:ocioConfig": colour.config_name(),
+    }
+    job = ShotJob(
+        inputs=dict(inputs),
+        out=out,
+        params=dict(params or {}),
+        passes=(primary, *(p for p in passes if p != primary)),
+        half=half,
+        device=device,
+        header=header,
+    )
+    return job, todo
+
+
 def render_shot(
     inputs: Mapping[str, str | None],
     out: str,
@@ -76,25 +156,10 @@ def render_shot(
     """Render ``frames`` of the shot; returns the files written (skipped ones excluded).
     ``preview``: also write ``<preview>.mp4`` and ``<preview>.png`` for review
     (:mod:`bgmatte.host_bridge.preview`; frames skipped as existing are solved for it)."""
-    fetcher = FileFetcher(inputs)
-    todo = shot_frames(inputs["plate"] or "", frames)
-    _check_out(out, fetcher, todo)
-    fetcher.check_exists(todo)
-    node = Node(params, device=device)
-    if node.values["colorspace"] != "auto":
-        # Checked up front so the message names the param, not the first input converted.
-        colour.resolve(node.values["colorspace"], param("colorspace"))
-    primary = node.values["output"]
-    extra = [p for p in passes if p != primary]
-    working = colour.working_space()
-    header = {
-        "bgmatte:params": json.dumps(node.values, sort_keys=True),
-        "bgmatte:inputs": json.dumps({k: v for k, v in inputs.items() if v}, sort_keys=True),
-        "bgmatte:workingSpace": working,
-        # what OpenEXR readers (OIIO, Nuke) take the file's colour space from
-        **({"colorInteropID": interop} if (interop := colour.interop_id(working)) else {}),
-        "bgmatte:ocioConfig": colour.config_name(),
-    }
+    job, todo = plan_shot(
+        inputs, out, frames=frames, params=params, passes=passes, half=half, device=device
+    )
+    node, fetcher = job.start()
     written = []
     review = None
     if preview:
@@ -102,29 +167,8 @@ def render_shot(
 
         review = ShotPreview(preview, todo)
     for frame in todo:
-        path = frame_path(out, frame)
-        if skip_existing and os.path.isfile(path):
-            if review is not None:
-                review.add(
-                    frame, node.solve_frame(frame, fetcher), node.keyed(frame, fetcher).inputs.plate
-                )
-            if progress:
-                progress(frame)
-            continue
-        got = node.render(frame, fetcher, passes=[primary, *extra])
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        plate = fetcher.plate_image(frame)
-        layers = [("", got[primary])] + [(name, got[name]) for name in extra]
-        write_exr(
-            path,
-            layers,
-            half=half,
-            origin=plate.origin,
-            full=plate.full,
-            colorspace=working,
-            attributes={**header, "bgmatte:frame": str(frame)},
-        )
-        written.append(path)
+        if not (skip_existing and os.path.isfile(frame_path(out, frame))):
+            written.append(job.render_frame(node, fetcher, frame))
         if review is not None:
             review.add(
                 frame, node.solve_frame(frame, fetcher), node.keyed(frame, fetcher).inputs.plate
