@@ -10,6 +10,7 @@ exit status 2; nothing half-written is left behind.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -118,6 +119,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     farm.add_argument(
         "--chunk", type=_positive, help="frames per task (default: about 4 tasks per worker)"
+    )
+
+    submit = sub.add_parser("submit", help="send a shot to a render farm as a job")
+    farms = submit.add_subparsers(dest="farm", required=True)
+    cue = farms.add_parser(
+        "opencue", help="an OpenCue job: one layer, chunks of bgmatte render (opencue.io)"
+    )
+    _add_shot(cue)
+    job = cue.add_argument_group("the job (pip install 'bgmatte[farm]')")
+    job.add_argument("--chunk", type=_positive, default=10, help="frames per task (default 10)")
+    job.add_argument(
+        "--dry-run", metavar="JOB.xml", help="write the job's XML spec here and submit nothing"
+    )
+    job.add_argument("--show", default=os.environ.get("SHOW", "bgmatte"), help="$SHOW")
+    job.add_argument("--shot", default=os.environ.get("SHOT", "shot"), help="$SHOT")
+    job.add_argument("--job-name", help="default: SHOW-SHOT-bgmatte")
+    job.add_argument("--user", help="default: the login name")
+    job.add_argument(
+        "--bgmatte",
+        default="bgmatte",
+        help="how a render host runs bgmatte (default 'bgmatte'; e.g. '/opt/bgmatte/bin/bgmatte')",
     )
 
     demo = sub.add_parser("demo", help="render the built-in procedural demo shot")
@@ -280,6 +302,67 @@ def _render_on_cluster(
     failed = f"; {len(result.failed)} frame(s) failed" if result.failed else ""
     print(f"bgmatte: wrote {len(result.written)} file(s) to {args.out}{failed}")
     return 1 if result.failed else 0
+
+
+def _submit_opencue(args: argparse.Namespace) -> int:
+    """``submit opencue``: check the shot as ``render`` would, build the job, then write its
+    spec (``--dry-run``) or send it to Cuebot."""
+    import shlex
+
+    from bgmatte.host_bridge.opencue_job import (
+        CueJob,
+        default_user,
+        frame_range,
+        job_spec,
+        render_command,
+        submit,
+    )
+    from bgmatte.host_bridge.render import plan_shot
+
+    inputs, frames, params, passes = _shot(args)
+    _, todo = plan_shot(
+        inputs,
+        args.out,
+        frames=frames,
+        params=params,
+        passes=passes,
+        half=args.half,
+        device=args.device,
+    )
+    spec, step = frame_range(todo)
+    command = render_command(
+        shlex.split(args.bgmatte),
+        inputs,
+        args.out,
+        step=step,
+        params=params,
+        passes=passes,
+        half=args.half,
+        device=args.device,
+        skip_existing=args.skip_existing,
+        flag=cli_spelling,
+    )
+    job = CueJob(
+        name=args.job_name or f"{args.show}-{args.shot}-bgmatte",
+        show=args.show,
+        shot=args.shot,
+        user=args.user or default_user(),
+        frames=spec,
+        chunk=args.chunk,
+        command=command,
+    )
+    chunks = -(-len(todo) // args.chunk)
+    if args.dry_run:
+        from bgmatte.host_bridge.imageio import write_text_atomically
+
+        write_text_atomically(args.dry_run, job_spec(job), "--dry-run")
+        print(
+            f"bgmatte: wrote the OpenCue job {job.name} ({len(todo)} frames in {chunks} "
+            f"chunk(s)) to {args.dry_run}; nothing submitted"
+        )
+        return 0
+    print(f"bgmatte: submitted {submit(job)} ({len(todo)} frames in {chunks} chunk(s))")
+    return 0
 
 
 def _adapt(args: argparse.Namespace) -> int:
@@ -475,6 +558,8 @@ def _run(args: argparse.Namespace) -> int:
             return _adapt(args)
         if args.command == "bench":
             return _bench(args)
+        if args.command == "submit":
+            return _submit_opencue(args)
         if args.command == "install-ofx":
             from bgmatte.host_bridge.install_ofx import install
 

@@ -147,16 +147,28 @@ def _layer_channels(name: str, nchannels: int) -> list[str]:
     return suffixes if name == "" else [f"{name}.{s}" for s in suffixes]
 
 
-def _atomic_write(path: str, suffix: str, write: Callable[[str], None]) -> None:
+def write_text_atomically(path: str, text: str, input_name: str = "--out") -> None:
+    """Write ``text`` (UTF-8) to ``path`` as whole or not at all; errors name ``input_name``."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    _atomic_write(path, ".tmp", write, input_name)
+
+
+def _atomic_write(
+    path: str, suffix: str, write: Callable[[str], None], input_name: str = "--out"
+) -> None:
     """Run ``write(tmp)`` on a hidden temp file beside ``path``, then rename it over ``path``.
 
-    Any failure removes the temp file and raises the ``--out`` error; the target is never
-    left half-written.
+    Any failure removes the temp file and raises an error naming ``input_name``; the target
+    is never left half-written.
     """
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise BgmatteError(
-            "--out", f"cannot write {path} (folder {folder} does not exist)", _WRITE_FIX
+            input_name, f"cannot write {path} (folder {folder} does not exist)", _WRITE_FIX
         )
     tmp: str | None = None
     try:
@@ -174,7 +186,7 @@ def _atomic_write(path: str, suffix: str, write: Callable[[str], None]) -> None:
         raise
     except (OSError, RuntimeError, ValueError) as exc:
         raise BgmatteError(
-            "--out", f"cannot write {path} ({_short(str(exc))})", _WRITE_FIX
+            input_name, f"cannot write {path} ({_short(str(exc))})", _WRITE_FIX
         ) from exc
     finally:
         if tmp is not None and os.path.exists(tmp):
