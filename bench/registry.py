@@ -6,7 +6,7 @@ node and the scenes load when a benchmark runs), so building the parser stays ch
 
 from __future__ import annotations
 
-from bgmatte.bench import adapt, align, cases, parallax, quality, speed, temporal
+from bgmatte.bench import adapt, align, cases, farm, parallax, quality, speed, temporal
 from bgmatte.bench.command import Benchmark
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -19,5 +19,6 @@ BENCHMARKS: dict[str, Benchmark] = {
         parallax.BENCHMARK,
         adapt.BENCHMARK,
         cases.BENCHMARK,
+        farm.BENCHMARK,
     )
 }

@@ -120,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     farm.add_argument(
         "--chunk", type=_positive, help="frames per task (default: about 4 tasks per worker)"
     )
+    farm.add_argument(
+        "--threads-per-worker",
+        type=_positive,
+        help="CPUs (torch threads) each worker takes (default 1)",
+    )
 
     submit = sub.add_parser("submit", help="send a shot to a render farm as a job")
     farms = submit.add_subparsers(dest="farm", required=True)
@@ -204,10 +209,11 @@ def _render(args: argparse.Namespace) -> int:
     inputs, frames, params, passes = _shot(args)
     if args.cluster:
         return _render_on_cluster(args, inputs, frames, params, passes)
-    for flag in ("address", "workers", "chunk"):
-        if getattr(args, flag) is not None:
+    for name in ("address", "workers", "chunk", "threads_per_worker"):
+        if getattr(args, name) is not None:
+            flag = _flag(name)
             raise BgmatteError(
-                f"--{flag}", "is for a cluster render", f"add --cluster ray, or drop --{flag}"
+                flag, "is for a cluster render", f"add --cluster ray, or drop {flag}"
             )
     total = len(shot_frames(args.plate, frames))
     # disable=None: no bar when stderr is not a terminal (farm logs, pipes), so an error there
@@ -292,6 +298,7 @@ def _render_on_cluster(
             address=args.address,
             workers=args.workers,
             chunk=args.chunk,
+            threads=args.threads_per_worker or 1,
             skip_existing=args.skip_existing,
             spell=cli_spelling,
             progress=lambda _frame: bar.update(1),

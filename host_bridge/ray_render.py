@@ -75,12 +75,16 @@ class ShotWorker:
     """One worker: a node and a fetcher kept for every chunk it renders (a Ray actor)."""
 
     def __init__(
-        self, job: ShotJob, spell: Callable[[str], str], kill_once: tuple[int, str] | None
+        self,
+        job: ShotJob,
+        spell: Callable[[str], str],
+        kill_once: tuple[int, str] | None,
+        threads: int = 1,
     ) -> None:
         import torch
 
-        # One thread per worker (Ray gives each worker one CPU); the node's model loads once.
-        torch.set_num_threads(1)
+        # As many threads as CPUs Ray gave the worker; the node's model loads once.
+        torch.set_num_threads(threads)
         self.job, self.spell, self.kill_once = job, spell, kill_once
         self.node, self.fetcher = job.start()
 
@@ -126,9 +130,11 @@ class _Pool:
         spell: Callable[[str], str],
         size: int,
         warn: Callable[[str], None],
+        threads: int,
     ) -> None:
         self.ray, self.job, self.spell, self.warn = ray, job, spell, warn
-        self.remote = ray.remote(num_cpus=1, max_restarts=0)(ShotWorker)
+        self.threads = threads
+        self.remote = ray.remote(num_cpus=threads, max_restarts=0)(ShotWorker)
         self.kill_once = _kill_once()
         self.idle = [self._start() for _ in range(size)]
         self.replacements = size  # a dying cluster must not respawn workers forever
@@ -136,7 +142,7 @@ class _Pool:
         self.waiting: deque[_Chunk] = deque()
 
     def _start(self) -> Any:
-        return self.remote.remote(self.job, self.spell, self.kill_once)
+        return self.remote.remote(self.job, self.spell, self.kill_once, self.threads)
 
     def _next_for(self, worker: Any) -> _Chunk | None:
         """The first waiting chunk this worker should take: not one that failed on it, unless
@@ -190,14 +196,16 @@ def render_on_ray(
     address: str | None = None,
     workers: int | None = None,
     chunk: int | None = None,
+    threads: int = 1,
     skip_existing: bool = False,
     spell: Callable[[str], str] = str,
     progress: Callable[[int], None] | None = None,
     warn: Callable[[str], None] = lambda _text: None,
 ) -> FarmResult:
     """Render ``frames`` of ``job`` on Ray: a local Ray of ``workers`` (default: the CPU
-    count) when ``address`` is None, else the cluster at ``address`` (``auto`` or
-    ``ray://host:port``; default workers: its CPU count). ``progress(frame)`` after each
+    count over ``threads``) when ``address`` is None, else the cluster at ``address``
+    (``auto`` or ``ray://host:port``; default workers: its CPUs over ``threads``). Each worker
+    takes ``threads`` CPUs and runs torch on as many threads. ``progress(frame)`` after each
     frame done, skipped or failed for good; ``warn(text)`` when a worker dies."""
     ray = _import_ray()
     result = FarmResult()
@@ -212,11 +220,11 @@ def render_on_ray(
         return result
     started = not ray.is_initialized()
     if started:
-        _init(ray, address, workers)
+        _init(ray, address, workers, threads)
     try:
-        size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
         size = min(size, len(todo))
-        pool = _Pool(ray, job, spell, size, warn)
+        pool = _Pool(ray, job, spell, size, warn, threads)
         step = chunk or default_chunk(len(todo), size)
         pool.waiting.extend(_Chunk(c) for c in chunks(todo, step))
         while pool.busy():
@@ -243,7 +251,7 @@ def render_on_ray(
     return result
 
 
-def _init(ray: Any, address: str | None, workers: int | None) -> None:
+def _init(ray: Any, address: str | None, workers: int | None, threads: int) -> None:
     """Start a local Ray (``address`` None) or join a cluster, quietly: its logging stays in
     its own files, so the command line keeps one line per error."""
     import logging
@@ -254,7 +262,7 @@ def _init(ray: Any, address: str | None, workers: int | None) -> None:
         "include_dashboard": False,
     }
     if address is None:
-        options["num_cpus"] = workers or os.cpu_count() or 1
+        options["num_cpus"] = (workers * threads) if workers else (os.cpu_count() or 1)
     else:
         options["address"] = address
     try:

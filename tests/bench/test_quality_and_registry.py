@@ -93,6 +93,7 @@ def test_every_registered_benchmark_is_a_bench_subcommand(
         "parallax",
         "adapt",
         "cases",
+        "farm",
     ]
     for name, benchmark in BENCHMARKS.items():
         assert benchmark.name == name

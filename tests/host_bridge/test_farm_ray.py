@@ -143,3 +143,18 @@ def test_cluster_flags_without_a_cluster_are_refused(cli: Run, sequence: Path) -
     assert err == (
         "bgmatte: error: --workers: is for a cluster render; add --cluster ray, or drop --workers\n"
     )
+
+
+def test_bench_farm_prints_both_runs_and_their_difference(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bgmatte.host_bridge.cli import main
+
+    assert main(["bench", "farm", "--frames", "2", "--size", "48x64", "--workers", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("2 frames 48x64; largest pixel difference between the runs: ")
+    assert float(lines[0].rsplit(" ", 1)[1]) < 0.01  # the same matte, up to summation order
+    assert lines[1] == "| run | wall s | s/frame | overhead s | overhead s/frame |"
+    assert lines[3].startswith("| one process, 2 threads | ")
+    assert lines[4].startswith("| local Ray, 2 workers x 1 thread | ")
+    assert len(lines) == 5
