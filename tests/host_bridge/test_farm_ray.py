@@ -154,7 +154,9 @@ def test_bench_farm_prints_both_runs_and_their_difference(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("2 frames 48x64; largest pixel difference between the runs: ")
     assert float(lines[0].rsplit(" ", 1)[1]) < 0.01  # the same matte, up to summation order
-    assert lines[1] == "| run | wall s | s/frame | overhead s | overhead s/frame |"
+    assert lines[1] == "| run | wall s | s/frame |"
     assert lines[3].startswith("| one process, 2 threads | ")
-    assert lines[4].startswith("| local Ray, 2 workers x 1 thread | ")
-    assert len(lines) == 5
+    assert lines[4].startswith("| one process, 1 thread | ")
+    assert lines[5].startswith("| local Ray, 2 workers x 1 thread | ")
+    assert lines[6].startswith("Ray's overhead over a perfect 2-way split of the 1-thread process")
+    assert len(lines) == 7
