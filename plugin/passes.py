@@ -14,6 +14,7 @@ import numpy as np
 
 from bgmatte import kernels
 from bgmatte.errors import BgmatteError
+from bgmatte.plugin.engines import Deferred
 from bgmatte.plugin.timing import stage
 
 
@@ -28,11 +29,26 @@ class Matte:
     alpha: np.ndarray  # H×W in [0, 1]
     foreground: np.ndarray  # H×W×3 unpremultiplied, unclipped
     clean_plate: np.ndarray  # H×W×3 the clean plate as used
-    difference: np.ndarray  # H×W×3
-    segmentation: np.ndarray  # H×W
-    error: np.ndarray  # H×W
+    # the engine's debug passes, each made when first asked for: "difference" (H×W×3),
+    # "segmentation" and "error" (H×W)
+    debug: Mapping[str, Deferred] = field(default_factory=dict)
     composite: np.ndarray | None = None  # H×W×3, when a background was given
     params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def difference(self) -> np.ndarray:
+        """|plate - clean plate as used|, linear (H×W×3)."""
+        return self.debug["difference"].get()
+
+    @property
+    def segmentation(self) -> np.ndarray:
+        """The segmentation prior the engine used (H×W)."""
+        return self.debug["segmentation"].get()
+
+    @property
+    def error(self) -> np.ndarray:
+        """The engine's uncertainty in [0, 1] (H×W)."""
+        return self.debug["error"].get()
 
     @property
     def rgba(self) -> np.ndarray:
@@ -56,5 +72,6 @@ class Matte:
             return self.clean_plate
         if name == "difference":
             return self.difference
-        single = {"alpha": self.alpha, "segmentation": self.segmentation, "error": self.error}
-        return single[name][..., None]
+        if name == "alpha":
+            return self.alpha[..., None]
+        return self.debug[name].get()[..., None]  # segmentation, error

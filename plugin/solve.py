@@ -159,9 +159,11 @@ def finish(
         alpha=alpha,
         foreground=fg,
         clean_plate=result.clean_plate,
-        difference=result.difference,
-        segmentation=result.segmentation,
-        error=result.error,
+        debug={
+            "difference": result.difference,
+            "segmentation": result.segmentation,
+            "error": result.error,
+        },
         composite=comp,
         params=dict(params),
     )

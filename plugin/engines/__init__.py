@@ -6,7 +6,7 @@ baseline that the network sits beside.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,15 +15,36 @@ import numpy as np
 from bgmatte.errors import BgmatteError, param
 
 
+class Deferred:
+    """An array made the first time it is asked for: a debug pass costs nothing on a render
+    that does not write it (a full-resolution difference, an upsampled error map)."""
+
+    def __init__(self, make: Callable[[], np.ndarray]) -> None:
+        self._make: Callable[[], np.ndarray] | None = make
+        self._value: np.ndarray | None = None
+
+    @property
+    def made(self) -> bool:
+        """Whether the array has been made."""
+        return self._value is not None
+
+    def get(self) -> np.ndarray:
+        # Two threads asking at once may both make it; both get equal arrays.
+        if self._value is None:
+            assert self._make is not None
+            self._value, self._make = self._make(), None
+        return self._value
+
+
 @dataclass(frozen=True)
 class EngineResult:
     """What an engine returns; the foreground is solved afterwards by the linear unmix."""
 
     alpha: np.ndarray  # H×W float32 in [0, 1]
     clean_plate: np.ndarray  # H×W×3 the clean plate as used: exposure-matched (and aligned)
-    difference: np.ndarray  # H×W×3 |plate - clean_plate|, linear
-    segmentation: np.ndarray  # H×W the prior used: the input, or one derived from the difference
-    error: np.ndarray  # H×W the engine's uncertainty in [0, 1]
+    difference: Deferred  # H×W×3 |plate - clean_plate|, linear
+    segmentation: Deferred  # H×W the prior used: the input, or one derived from the difference
+    error: Deferred  # H×W the engine's uncertainty in [0, 1]
 
 
 class Engine(Protocol):

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from bgmatte.kernels import keying
-from bgmatte.plugin.engines import EngineResult
+from bgmatte.plugin.engines import Deferred, EngineResult
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.noise import NoiseModel, fit_noise, samples
 from bgmatte.plugin.pixels import snap
@@ -236,15 +236,16 @@ def run(
         prior = np.clip(segmentation, 0.0, 1.0).astype(np.float32)
         w = float(params["segmentation_weight"]) * ambiguity
         alpha = alpha + w * (prior - alpha)
+        seg = Deferred(lambda: prior)
     else:
-        prior = _blur(key, 2.0)
+        seg = Deferred(lambda: _blur(key, 2.0).astype(np.float32))
 
     alpha = np.clip(alpha, 0.0, 1.0)
     snap(alpha)
     return EngineResult(
         alpha=alpha.astype(np.float32),
         clean_plate=clean,
-        difference=np.abs(plate - clean).astype(np.float32),
-        segmentation=prior.astype(np.float32),
-        error=np.clip(error, 0.0, 1.0).astype(np.float32),
+        difference=Deferred(lambda: np.abs(plate - clean).astype(np.float32)),
+        segmentation=seg,
+        error=Deferred(lambda: np.clip(error, 0.0, 1.0).astype(np.float32)),
     )

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from bgmatte import kernels
 from bgmatte.errors import BgmatteError, param
-from bgmatte.plugin.engines import EngineResult, classical
+from bgmatte.plugin.engines import Deferred, EngineResult, classical
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.model import refiner
 from bgmatte.plugin.model.fold import fold_batch_norms
@@ -189,15 +189,21 @@ def run(
         # Where plate and clean plate agree within the noise, far from any edge, the classical
         # matte is sure it is background: the network may not put subject there (it fills
         # the gaps between strands and halos bright backgrounds otherwise).
-        alpha[(derived.alpha == 0.0) & (derived.error < SURE_BACKGROUND)] = 0.0
-    coarse = F.interpolate(pha_sm, full, mode="bilinear", align_corners=False)[0, 0, :h, :w].cpu()
-    error = F.interpolate(err_sm, full, mode="bilinear", align_corners=False)[0, 0, :h, :w].cpu()
+        alpha[(derived.alpha == 0.0) & (derived.error.get() < SURE_BACKGROUND)] = 0.0
+
+    def full_size(t: torch.Tensor) -> np.ndarray:
+        """A base-resolution map at the frame's size (float32 H×W)."""
+        with torch.inference_mode():
+            up = F.interpolate(t, full, mode="bilinear", align_corners=False)[0, 0, :h, :w]
+            return np.ascontiguousarray(up.cpu().numpy(), dtype=np.float32)
+
+    prior = segmentation
     return EngineResult(
         alpha=np.ascontiguousarray(alpha, dtype=np.float32),
         clean_plate=clean,
-        difference=np.abs(plate - clean).astype(np.float32),
-        segmentation=(
-            segmentation.astype(np.float32) if segmentation is not None else coarse.numpy()
+        difference=Deferred(lambda: np.abs(plate - clean).astype(np.float32)),
+        segmentation=Deferred(
+            (lambda: prior.astype(np.float32)) if prior is not None else (lambda: full_size(pha_sm))
         ),
-        error=np.ascontiguousarray(error.numpy(), dtype=np.float32),
+        error=Deferred(lambda: full_size(err_sm)),
     )

@@ -45,6 +45,24 @@ def test_default_output_is_rgba(small_shot: DemoShot) -> None:
     assert list(out) == ["rgba"] and out["rgba"].shape[2] == 4
 
 
+@pytest.mark.parametrize("engine", ["network", "classical"])
+def test_debug_passes_are_made_only_when_asked_for(small_shot: DemoShot, engine: str) -> None:
+    node, fetcher = Node({"engine": engine}), _fetcher(small_shot)
+    node.render(1, fetcher, passes=["rgba", "alpha", "foreground"])
+    matte = node.solve_frame(1, fetcher)  # the cached result of that render
+    assert {name: d.made for name, d in matte.debug.items()} == {
+        "difference": False,
+        "segmentation": False,
+        "error": False,
+    }
+    out = node.render(1, fetcher, passes=["difference", "error"])
+    assert [name for name, d in matte.debug.items() if d.made] == ["difference", "error"]
+    np.testing.assert_array_equal(
+        out["difference"], np.abs(small_shot.plate - matte.clean_plate).astype(np.float32)
+    )
+    assert out["error"].shape == (*small_shot.alpha.shape, 1)
+
+
 def test_tiles_assemble_into_the_whole_frame(small_shot: DemoShot) -> None:
     n = Node()
     f = _fetcher(small_shot)
