@@ -250,6 +250,17 @@ PARAMS: tuple[Param, ...] = (
         choices=("torch", "onnxruntime"),
     ),
     Param(
+        "precision",
+        "Precision",
+        "The float type of the network's convolutions on the CPU with the torch runtime: "
+        "'auto' measures once per machine and takes bfloat16 only where the CPU runs it "
+        "faster (bf16 matrix units, Intel AMX), else float32; 'fp32' or 'bf16' force one. "
+        "A GPU always runs float32.",
+        "choice",
+        "auto",
+        choices=("auto", "fp32", "bf16"),
+    ),
+    Param(
         "temporal_radius",
         "Temporal radius",
         "Frames either side of the current one whose mattes, carried along the optical flow, "

@@ -31,6 +31,7 @@ from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.model import refiner
 from bgmatte.plugin.model.fold import fold_batch_norms
 from bgmatte.plugin.model.network import MattingNetwork, load_network
+from bgmatte.plugin.model.precision import cpu_precision
 from bgmatte.plugin.pixels import snap
 from bgmatte.plugin.timing import stage
 
@@ -166,7 +167,14 @@ def run(
     mode = params["refine_mode"]
     pixels = int(params["refine_fraction"] * src.shape[2] * src.shape[3])
     passes = FLIPS if params["ensemble"] == "flips" else ((),)
-    with lock, torch.inference_mode():
+    # bfloat16 only where this CPU runs it faster (measured once per machine: model.precision)
+    bf16 = (
+        dev.type == "cpu"
+        and params["runtime"] == "torch"
+        and cpu_precision(params["precision"]) == "bf16"
+    )
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+    with lock, torch.inference_mode(), autocast:
         model.backbone_scale = scale
         model.set_refine(
             "sampling" if mode == "off" else mode,
@@ -177,7 +185,7 @@ def run(
         for dims in passes:  # each pass on the flipped frame, its outputs flipped back
             inputs = [None if t is None else _flip(t, dims) for t in (src, bgr, seg)]
             out = model(*inputs, alpha_only=True)
-            outs.append(tuple(_flip(out[i], dims) for i in (0, 2, 4)))
+            outs.append(tuple(_flip(out[i].float(), dims) for i in (0, 2, 4)))
         if len(outs) == 1:  # its outputs as they are: no frame-sized sum and division
             pha, pha_sm, err_sm = outs[0]
         else:
