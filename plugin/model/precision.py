@@ -4,8 +4,8 @@ bfloat16 autocast with channels-last tensors runs a conv stack several times fas
 float32 on CPUs with bf16 matrix units (Intel AMX), and 5-30 times slower on CPUs without them
 (AVX2), where oneDNN emulates it. The machines bgmatte runs on differ, so ``auto`` times a
 small conv stack in both once per machine (about a second) and keeps the faster, caching the
-choice in ``$XDG_CACHE_HOME/bgmatte/precision.json`` under the CPU's model, its bf16 flags, the
-thread count and the torch version. ``fp32`` and ``bf16`` force one; a GPU always runs float32.
+choice in ``$XDG_CACHE_HOME/bgmatte/precision.json`` under the CPU's model, its bf16 flags and
+the torch version. ``fp32`` and ``bf16`` force one; a GPU always runs float32.
 """
 
 from __future__ import annotations
@@ -47,8 +47,10 @@ def cpu_name() -> str:
 
 
 def fingerprint() -> str:
-    """What the measurement depends on: the CPU, the thread count, the torch build."""
-    return f"{cpu_name()}; {torch.get_num_threads()} threads; torch {torch.__version__}"
+    """What the choice depends on: the CPU and the torch build. Not the thread count: every
+    process on a machine (a render farm's one-thread workers beside a two-thread render) must
+    choose alike, or their frames would differ by the rounding of the type."""
+    return f"{cpu_name()}; torch {torch.__version__}"
 
 
 def measure() -> dict[str, float]:
