@@ -393,11 +393,21 @@ class CompositeSampler:
         out["has_segmentation"] = np.asarray(has, np.float32)
         return out
 
-    def sample(self, step: int, batch: int, size: int) -> dict[str, np.ndarray]:
+    def sample(
+        self, step: int, batch: int, size: int, part: tuple[int, int] | None = None
+    ) -> dict[str, np.ndarray]:
         """A batch of ``batch`` composites ``size``² as float32 NCHW arrays (has_segmentation:
-        (B,)); the same (seed, step) always gives the same batch."""
-        root = np.random.default_rng([self.seed, int(step)])
-        samples = [self._one(r, size) for r in root.spawn(batch)]
+        (B,)); the same (seed, step) always gives the same batch.
+
+        ``part=(rank, parts)``: only that contiguous slice of the batch, samples
+        ``rank*batch//parts`` to ``(rank+1)*batch//parts`` (one data-parallel process's
+        share); the slices of ranks 0..parts-1, concatenated, are the whole batch to the bit.
+        """
+        streams = np.random.default_rng([self.seed, int(step)]).spawn(batch)
+        if part is not None:
+            rank, parts = part
+            streams = streams[rank * batch // parts : (rank + 1) * batch // parts]
+        samples = [self._one(r, size) for r in streams]
         out: dict[str, np.ndarray] = {}
         for key in ("plate", "clean_plate", "alpha", "foreground", "background", "segmentation"):
             stack = np.stack([s[key] for s in samples])
