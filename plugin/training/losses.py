@@ -11,12 +11,23 @@
   region. Averaged over the whole image, a one-pixel strand or the soft falloff of fur
   weighs next to nothing against the solid subject and the background; averaged over the
   band, it is what the term is about.
+
+Data-parallel training (:mod:`.distributed`) averages the processes' gradients. The mean
+terms (L1, MSE) are then the whole batch's, as every process holds an equal slice; the terms
+divided by a count of the whole batch (the foreground's pixels, the band's) are not, so with
+``shards`` each process divides its own sum by the count over all processes and scales it by
+their number: the average of those is the whole batch's term.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from bgmatte.plugin.training.distributed import Shards
 
 _SOBEL = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8.0
 
@@ -33,10 +44,16 @@ def alpha_loss(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(pred, true) + F.l1_loss(sobel(pred), sobel(true))
 
 
-def foreground_loss(pred: torch.Tensor, true: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """L1 over pixels where the true alpha is above zero."""
+def foreground_loss(
+    pred: torch.Tensor, true: torch.Tensor, alpha: torch.Tensor, shards: Shards | None = None
+) -> torch.Tensor:
+    """L1 over pixels where the true alpha is above zero (``shards``: this process's part of
+    the whole batch's term, see the module docstring)."""
     mask = (alpha > 0).to(pred.dtype)
-    return (torch.abs(pred - true) * mask).sum() / (mask.sum() * 3 + 1.0)
+    if shards is None:
+        return (torch.abs(pred - true) * mask).sum() / (mask.sum() * 3 + 1.0)
+    whole = shards.total(mask.sum())
+    return shards.world * (torch.abs(pred - true) * mask).sum() / (whole * 3 + 1.0)
 
 
 def unknown_band(alpha: torch.Tensor, radius: int = 3) -> torch.Tensor:
@@ -46,18 +63,25 @@ def unknown_band(alpha: torch.Tensor, radius: int = 3) -> torch.Tensor:
     return F.max_pool2d(soft, 2 * radius + 1, stride=1, padding=radius)
 
 
-def band_alpha_loss(pred: torch.Tensor, true: torch.Tensor, band: torch.Tensor) -> torch.Tensor:
-    """L1 + gradient L1 averaged over the band's pixels (0 when the batch has none)."""
-    count = band.sum() + 1.0
+def band_alpha_loss(
+    pred: torch.Tensor, true: torch.Tensor, band: torch.Tensor, shards: Shards | None = None
+) -> torch.Tensor:
+    """L1 + gradient L1 averaged over the band's pixels (0 when the batch has none;
+    ``shards``: this process's part of the whole batch's term, see the module docstring)."""
     grad = torch.abs(sobel(pred) - sobel(true)).sum(1, keepdim=True)
-    return ((torch.abs(pred - true) + grad) * band).sum() / count
+    if shards is None:
+        count = band.sum() + 1.0
+        return ((torch.abs(pred - true) + grad) * band).sum() / count
+    whole = shards.total(band.sum()) + 1.0
+    return shards.world * ((torch.abs(pred - true) + grad) * band).sum() / whole
 
 
 def matting_losses(out: tuple[torch.Tensor | None, ...], alpha: torch.Tensor,
-                   foreground_encoded: torch.Tensor,
-                   unknown_weight: float = 0.0) -> dict[str, torch.Tensor]:  # fmt: skip
+                   foreground_encoded: torch.Tensor, unknown_weight: float = 0.0,
+                   shards: Shards | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """All terms for one batch. ``out`` is MattingNetwork.forward's tuple;
-    ``unknown_weight`` > 0 adds ``alpha_unknown`` (see the module docstring)."""
+    ``unknown_weight`` > 0 adds ``alpha_unknown``; ``shards``: the batch is one process's
+    slice of a data-parallel batch (see the module docstring)."""
     pha, fgr, pha_sm, fgr_sm, err_sm, _ = out
     assert pha is not None and fgr is not None and pha_sm is not None
     assert fgr_sm is not None and err_sm is not None
@@ -67,12 +91,12 @@ def matting_losses(out: tuple[torch.Tensor | None, ...], alpha: torch.Tensor,
     terms = {
         "alpha": alpha_loss(pha, alpha),
         "alpha_coarse": alpha_loss(pha_sm, alpha_sm),
-        "foreground": foreground_loss(fgr, foreground_encoded, alpha),
-        "foreground_coarse": foreground_loss(fgr_sm, fg_sm, alpha_sm),
+        "foreground": foreground_loss(fgr, foreground_encoded, alpha, shards),
+        "foreground_coarse": foreground_loss(fgr_sm, fg_sm, alpha_sm, shards),
         "error": F.mse_loss(err_sm, torch.abs(pha_sm.detach() - alpha_sm)),
     }
     if unknown_weight > 0:
         band = unknown_band(alpha)
-        terms["alpha_unknown"] = unknown_weight * band_alpha_loss(pha, alpha, band)
+        terms["alpha_unknown"] = unknown_weight * band_alpha_loss(pha, alpha, band, shards)
     terms["total"] = sum(terms.values(), torch.zeros((), device=alpha.device))
     return terms
