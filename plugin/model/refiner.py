@@ -160,6 +160,10 @@ class Refiner(nn.Module):
         # equal to float rounding and cheaper on large frames (no frame-sized resize).
         self.exact = exact
         self.prior = prior
+        # Run the convolutions on no patches too (in ``sampling`` and ``thresholding`` modes,
+        # where a frame may select none). Data-parallel training sets it: every process must
+        # reach the synchronised batch norms' collectives whatever its own batch selects.
+        self.run_empty = False
         guide = 7 if prior else 6  # src, bgr (+ prior)
         self.conv1 = nn.Conv2d(hidden + 4 + guide, 24, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(24)
@@ -241,7 +245,7 @@ class Refiner(nn.Module):
         idx = tuple(torch.nonzero(ref[:, 0]).unbind(1))
         base = pha if alpha_only else torch.cat([pha, fgr], 1)
         out = F.interpolate(base, (h, w), mode="bilinear", align_corners=False)
-        if idx[0].numel() > 0:
+        if idx[0].numel() > 0 or self.run_empty:
             # The guide is downscaled in linear light before the transfer, as the base
             # network's input is (the transfer maps 0, the padding, to 0).
             factor = half[0] / pha.shape[2]
