@@ -12,6 +12,12 @@ foreground, composite over a new background) to TensorBoard event files when Ten
 installed, to PNG files, and to a self-contained ``report.html``; optionally to Weights &
 Biases in offline mode. Checkpoints are written atomically every ``checkpoint_every`` steps;
 the final weights go to ``model.safetensors`` with the config and run facts as metadata.
+
+``processes`` > 1 trains data-parallel (PyTorch DDP, :mod:`.distributed`): each process draws
+its slice of every batch, batch norms take the whole batch's statistics
+(:mod:`.sync_layers`) and the losses the whole batch's counts, so one step computes what
+one process computes on the whole batch (to float rounding). Rank 0 alone validates, logs and
+writes the run folder.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from bgmatte.plugin import display
 from bgmatte.plugin.model import encoding
 from bgmatte.plugin.model.network import MattingNetwork, NetworkConfig, save_weights
 from bgmatte.plugin.training.average import update_average
+from bgmatte.plugin.training.distributed import Shards, launch
 from bgmatte.plugin.training.losses import matting_losses
 from bgmatte.plugin.training.report import write_report
 
@@ -109,16 +116,28 @@ def _worker_init(_: int) -> None:
 
 
 class BatchSet(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
-    """Map-style dataset: item ``step`` is the whole batch of that step (deterministic)."""
+    """Map-style dataset: item ``step`` is the whole batch of that step (deterministic), or
+    with ``part=(rank, parts)`` that rank's slice of it (see ``CompositeSampler.sample``)."""
 
-    def __init__(self, sampler: Any, batch: int, size: int, steps: int) -> None:
+    def __init__(
+        self,
+        sampler: Any,
+        batch: int,
+        size: int,
+        steps: int,
+        part: tuple[int, int] | None = None,
+    ) -> None:
         self.sampler, self.batch, self.size, self.steps = sampler, batch, size, steps
+        self.part = part
 
     def __len__(self) -> int:
         return self.steps
 
     def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
-        got = self.sampler.sample(step, self.batch, self.size)
+        if self.part is None:
+            got = self.sampler.sample(step, self.batch, self.size)
+        else:
+            got = self.sampler.sample(step, self.batch, self.size, part=self.part)
         return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in got.items()}
 
 
@@ -151,7 +170,7 @@ def detail_hint(alpha: torch.Tensor, scale: float) -> torch.Tensor:
 
 
 def _forward(
-    model: MattingNetwork, batch: dict[str, torch.Tensor], hint: torch.Tensor | None = None
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], hint: torch.Tensor | None = None
 ) -> tuple[Any, ...]:
     return model(
         batch["plate"],
@@ -235,6 +254,7 @@ def train(
     init: str | Path | None = None,
     wandb: bool = False,
     progress: Callable[[int, dict[str, float]], None] | None = None,
+    processes: int = 1,
 ) -> Path:
     """Run (or resume) training; returns the path of the final ``model.safetensors``.
 
@@ -242,29 +262,135 @@ def train(
     schedule) is set from the speed measured over steps 100-150, and the run stops at the
     deadline regardless. The steps actually run are recorded in the weights' metadata;
     ``steps`` reproduces them. ``init``: start from these weights with a fresh optimizer.
+    ``processes`` > 1: data-parallel over that many processes (gloo on the CPU, each with
+    ``threads // processes`` threads; NCCL on CUDA, one GPU each); the batch must split
+    evenly over them. One process touches no torch.distributed.
     """
-    cfg, dev, out = _prepare(config_path, out_dir, steps=steps, device=device, workers=workers)
+    options: dict[str, Any] = {
+        "config_path": config_path,
+        "out_dir": out_dir,
+        "resume": resume,
+        "steps": steps,
+        "device": device,
+        "workers": workers,
+        "minutes": minutes,
+        "init": init,
+        "wandb": wandb,
+    }
+    if processes == 1:
+        return _train(**options, progress=progress)
+    backend = _check_processes(load_config(config_path), processes, device)
+    return launch(processes, backend, _train, options, {"progress": progress})
+
+
+def _check_processes(cfg: dict[str, Any], processes: int, device: str | None) -> str:
+    """The torch.distributed backend for ``processes`` > 1, or the error that says why the
+    run cannot split so."""
+    batch = int(cfg["train"]["batch"])
+    if processes < 1:
+        raise BgmatteError(param("processes"), f"{processes} processes", "use 1 or more processes")
+    if batch % processes:
+        raise BgmatteError(
+            param("processes"),
+            f"a batch of {batch} does not split evenly over {processes} processes",
+            f"make the batch (train.batch in the config) a multiple of {processes}, or "
+            "use a number of processes that divides it",
+        )
+    dev = device or cfg["train"]["device"]
+    if dev == "auto":
+        dev = "cuda" if torch.cuda.is_available() else "cpu"
+    if dev == "cpu":
+        return "gloo"
+    if dev != "cuda":
+        raise BgmatteError(
+            param("device"),
+            f"{dev} is one device; {processes} processes use one GPU each",
+            f"pass cuda (rank r trains on cuda:r) or cpu with {processes} processes",
+        )
+    if torch.cuda.device_count() < processes:
+        raise BgmatteError(
+            param("processes"),
+            f"{processes} processes need {processes} GPUs, this machine has "
+            f"{torch.cuda.device_count()}",
+            f"use at most {torch.cuda.device_count()} processes",
+        )
+    return "nccl"
+
+
+def _train(
+    config_path: str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool,
+    steps: int | None,
+    device: str | None,
+    workers: int | None,
+    minutes: float | None,
+    init: str | Path | None,
+    wandb: bool,
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+    shards: Shards | None = None,
+) -> Path:
+    """:func:`train` in one process, or as rank ``shards.rank`` of a data-parallel run."""
+    cfg, dev, out = _prepare(
+        config_path, out_dir, steps=steps, device=device, workers=workers, shards=shards
+    )
     t = cfg["train"]
+    lead = shards is None or shards.rank == 0  # validates, logs and writes the run folder
     model, opt = _build(cfg, dev)
+    if shards is not None:
+        _synchronise(model)
     run = _restore(model, opt, cfg, dev, out / "checkpoint.pt", init=init, resume=resume)
-    loader, val = _data(cfg, dev, run.start)
-    sinks = _Sinks(tensorboard_writer(out), _wandb(out, cfg) if wandb else None, progress)
+    if shards is not None:
+        run.net = _data_parallel(model, dev)
+    dtype = torch.get_default_dtype()  # the model's: float32, or float64 to check the maths
+    loader, val = _data(cfg, dev, run.start, shards, dtype)
+    sinks = _Sinks(None, None, None)
+    if lead:
+        sinks = _Sinks(tensorboard_writer(out), _wandb(out, cfg) if wandb else None, progress)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.startswith("cuda"))
     began = time.time() - run.wall
     budget = _TimeBudget(minutes, run.start)
+    processes = 1 if shards is None else shards.world
     for step, batch in enumerate(loader, start=run.start):
-        t["steps"] = budget.steps(step, t["steps"])
-        if step >= t["steps"] or budget.expired():
+        planned, expired = budget.steps(step, t["steps"]), budget.expired()
+        if shards is not None:  # rank 0's clock decides, so that every rank stops together
+            planned, expired = shards.agree(planned, expired)
+        t["steps"] = planned
+        if step >= t["steps"] or expired:
             t["steps"] = step
             break
-        batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
-        terms = _train_step(run, cfg, batch, step, autocast)
+        batch = {k: v.to(dev, dtype, non_blocking=True) for k, v in batch.items()}
+        terms = _train_step(run, cfg, batch, step, autocast, shards)
         done = step + 1
+        if not lead:
+            continue
+        assert val is not None
         _validate_and_log(run, cfg, out, val, terms, step, autocast, sinks)
         if done % t["checkpoint_every"] == 0 and done < t["steps"]:  # the last one: _finish
             _checkpoint(run.ckpt, model, opt, done, run.curves, time.time() - began, run.average)
-            _report(out, cfg, run.curves, time.time() - began, done, dev)
-    return _finish(run, cfg, out, dev, time.time() - began, init, sinks)
+            _report(out, cfg, run.curves, time.time() - began, done, dev, processes)
+    if not lead:
+        return out / "model.safetensors"
+    return _finish(run, cfg, out, dev, time.time() - began, init, sinks, processes)
+
+
+def _synchronise(model: MattingNetwork) -> None:
+    """Ready ``model`` for data-parallel training: batch norms and dropout over the whole
+    batch, and a refiner that runs its convolutions (and so reaches their collectives) even
+    on no patches."""
+    from bgmatte.plugin.training import sync_layers
+
+    sync_layers.convert(model)
+    model.refiner.run_empty = True
+
+
+def _data_parallel(model: MattingNetwork, dev: str) -> torch.nn.Module:
+    """``model`` under DistributedDataParallel (which averages the gradients over ranks)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [torch.device(dev).index] if dev.startswith("cuda") else None
+    return DistributedDataParallel(model, device_ids=ids)
 
 
 def _prepare(
@@ -274,12 +400,14 @@ def _prepare(
     steps: int | None,
     device: str | None,
     workers: int | None,
+    shards: Shards | None = None,
 ) -> tuple[dict[str, Any], str, Path]:
     """The config with the call's overrides, the device, the run folder; seeds torch.
 
     Returns ``(cfg, device, out)``. ``cfg["train"]["steps"]`` stays the live step count: a
     time budget or an early stop lowers it, and the schedule, the logs and the saved
-    metadata all read it there.
+    metadata all read it there. With ``shards``, the rank's own GPU and its share of the
+    threads; only rank 0 makes the run folder.
     """
     cfg = load_config(config_path)
     t = cfg["train"]
@@ -290,10 +418,14 @@ def _prepare(
     dev = device or t["device"]
     if dev == "auto":
         dev = "cuda" if torch.cuda.is_available() else "cpu"
+    if shards is not None and dev.startswith("cuda"):
+        dev = shards.device
     if dev == "cpu":
-        torch.set_num_threads(int(t["threads"]))
+        world = 1 if shards is None else shards.world
+        torch.set_num_threads(max(1, int(t["threads"]) // world))
     out = Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    if shards is None or shards.rank == 0:
+        (out / "images").mkdir(parents=True, exist_ok=True)
     torch.manual_seed(t["seed"])
     return cfg, dev, out
 
@@ -321,6 +453,7 @@ class _Run:
     opt: torch.optim.Optimizer
     ckpt: Path
     average: MattingNetwork | None = None  # the weights' moving average, when ``ema`` > 0
+    net: torch.nn.Module | None = None  # what a training step calls, if not ``model`` (DDP)
     start: int = 0  # the first step to run: a resumed run's checkpointed step
     wall: float = 0.0  # seconds spent on this run before this session
     curves: dict[str, dict[str, list[tuple[int, float]]]] = field(
@@ -367,10 +500,15 @@ def _restore(
 
 
 def _data(
-    cfg: dict[str, Any], dev: str, start: int
-) -> tuple[torch.utils.data.DataLoader[dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
-    """The training batches from step ``start`` on, and the fixed validation batch on ``dev``
-    (drawn from its own sampler, seeded apart from the training one)."""
+    cfg: dict[str, Any],
+    dev: str,
+    start: int,
+    shards: Shards | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.utils.data.DataLoader[dict[str, torch.Tensor]], dict[str, torch.Tensor] | None]:
+    """The training batches from step ``start`` on (with ``shards``, this rank's slices), and
+    the fixed validation batch on ``dev`` (drawn from its own sampler, seeded apart from the
+    training one; None on ranks other than 0, which do not validate)."""
     t = cfg["train"]
     sampler = _sampler(cfg, t["seed"])
     if int(t["workers"]) > 0:
@@ -380,11 +518,14 @@ def _data(
         import cv2
 
         cv2.setNumThreads(1)
-    val = BatchSet(_sampler(cfg, t["seed"] + 10_000), t["val_batch"], t["size"], 1)[0]
-    val = {k: v.to(dev) for k, v in val.items()}
+    val = None
+    if shards is None or shards.rank == 0:
+        drawn = BatchSet(_sampler(cfg, t["seed"] + 10_000), t["val_batch"], t["size"], 1)[0]
+        val = {k: v.to(dev, dtype) for k, v in drawn.items()}
+    part = None if shards is None else (shards.rank, shards.world)
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(
-            BatchSet(sampler, t["batch"], t["size"], t["steps"]), range(start, t["steps"])
+            BatchSet(sampler, t["batch"], t["size"], t["steps"], part), range(start, t["steps"])
         ),
         batch_size=None,
         shuffle=False,
@@ -426,9 +567,11 @@ def _train_step(
     batch: dict[str, torch.Tensor],
     step: int,
     autocast: torch.autocast,
+    shards: Shards | None = None,
 ) -> dict[str, torch.Tensor]:
     """One optimizer step on ``batch`` (learning rate, base scale and refiner hint of this
-    step), then the moving average; returns the loss terms."""
+    step), then the moving average; returns the loss terms (with ``shards``, the whole
+    batch's, averaged over the ranks)."""
     t = cfg["train"]
     model, opt = run.model, run.opt
     for group in opt.param_groups:
@@ -440,13 +583,14 @@ def _train_step(
     if t["refine_detail"] > 0:
         hint = float(t["refine_detail"]) * detail_hint(batch["alpha"], model.backbone_scale)
     with autocast:
-        output = _forward(model, batch, hint)
+        output = _forward(model if run.net is None else run.net, batch, hint)
         enc_fg = encoding.encode(batch["foreground"])
         terms = matting_losses(
-            tuple(o.float() if o is not None else o for o in output),
+            tuple(None if o is None else o.to(_loss_dtype(o)) for o in output),
             batch["alpha"],
             enc_fg,
             float(t["unknown_weight"]),
+            shards,
         )
     model.backbone_scale = float(t["backbone_scale"])  # validation and the saved model
     opt.zero_grad(set_to_none=True)
@@ -455,7 +599,12 @@ def _train_step(
     opt.step()
     if run.average is not None:
         update_average(run.average, run.model, float(t["ema"]))
-    return terms
+    return terms if shards is None else shards.mean(terms)
+
+
+def _loss_dtype(t: torch.Tensor) -> torch.dtype:
+    """Losses in float32 at least: autocast's bfloat16 outputs are widened, float64 kept."""
+    return torch.promote_types(t.dtype, torch.float32)
 
 
 @dataclass
@@ -528,6 +677,7 @@ def _finish(
     wall: float,
     init: str | Path | None,
     sinks: _Sinks,
+    processes: int = 1,
 ) -> Path:
     """The last checkpoint, the shipped weights with the config and run facts as metadata,
     and the report; closes the logs. Returns the weights' path."""
@@ -539,10 +689,11 @@ def _finish(
         "device": _device_name(dev),
         "train_config": json.dumps(cfg, default=list),
         "init": str(init) if init is not None else "",
+        "processes": str(processes),
     }
     weights = out / "model.safetensors"
     save_weights(run.shipped.cpu(), weights, meta)
-    _report(out, cfg, run.curves, wall, steps, dev)
+    _report(out, cfg, run.curves, wall, steps, dev, processes)
     sinks.close()
     return weights
 
@@ -577,7 +728,13 @@ def _checkpoint(
 
 
 def _report(
-    out: Path, cfg: dict[str, Any], curves: dict[str, Any], wall: float, step: int, dev: str
+    out: Path,
+    cfg: dict[str, Any],
+    curves: dict[str, Any],
+    wall: float,
+    step: int,
+    dev: str,
+    processes: int = 1,
 ) -> None:
     train_c = curves["train"]
     plots = {
@@ -586,7 +743,12 @@ def _report(
     }
     images = sorted((out / "images").glob("stages_*.png"))
     shown = [(f"{STAGES} — step {int(p.stem.split('_')[1])}", p) for p in images[-2:]]
-    summary = {"step": step, "wall_seconds": round(wall), "device": _device_name(dev)}
+    summary = {
+        "step": step,
+        "wall_seconds": round(wall),
+        "device": _device_name(dev),
+        "processes": processes,
+    }
     write_report(out / "report.html", f"bgmatte training: {out.name}", cfg, plots, shown, summary)
 
 
