@@ -158,6 +158,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, help="override the config's step count")
     train.add_argument("--device", help="cpu or cuda (default: the config's)")
     train.add_argument("--workers", type=int, help="data-loading processes")
+    train.add_argument(
+        "--processes",
+        type=_positive,
+        default=1,
+        help="data-parallel training processes (DistributedDataParallel: gloo on the CPU, "
+        "NCCL on GPUs; the batch is split between them, rank 0 writes)",
+    )
     train.add_argument("--minutes", type=float, help="fit the run into this many minutes")
     train.add_argument("--init", help="start from these weights (.safetensors)")
     train.add_argument("--wandb", action="store_true", help="also log to W&B, offline mode")
@@ -457,6 +464,7 @@ def _train(args: argparse.Namespace) -> int:
             minutes=args.minutes,
             init=args.init,
             progress=progress,
+            processes=args.processes,
         )
     print(f"bgmatte: trained weights in {weights}; report in {Path(args.out) / 'report.html'}")
     return 0
