@@ -124,9 +124,10 @@ def _outline(job: CueJob) -> Any:
 def job_spec(job: CueJob) -> str:
     """The job as OpenCue's XML job specification, serialised by pyoutline without a server
     (its commands run as they are, not wrapped in pycuerun)."""
+    launcher = _outline(job)  # first: it says when the libraries are missing
     from outline.backend import cue
 
-    return str(cue.serialize_simple(_outline(job)))
+    return str(cue.serialize_simple(launcher))
 
 
 def submit(job: CueJob) -> str:
