@@ -6,7 +6,7 @@ node and the scenes load when a benchmark runs), so building the parser stays ch
 
 from __future__ import annotations
 
-from bgmatte.bench import adapt, align, cases, farm, parallax, quality, speed, temporal
+from bgmatte.bench import adapt, align, cases, farm, parallax, quality, shadow, speed, temporal
 from bgmatte.bench.command import Benchmark
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -20,5 +20,6 @@ BENCHMARKS: dict[str, Benchmark] = {
         adapt.BENCHMARK,
         cases.BENCHMARK,
         farm.BENCHMARK,
+        shadow.BENCHMARK,
     )
 }

@@ -141,7 +141,8 @@ def _layer_channels(name: str, nchannels: int) -> list[str]:
     elif nchannels == 3:
         suffixes = list(_RGBA[:3])
     elif nchannels == 1:
-        suffixes = ["A"]
+        # a matte is an alpha (A); the shadow is a factor on the set's light, a luminance (Y)
+        suffixes = ["Y"] if name == "shadow" else ["A"]
     else:
         raise ValueError(f"layer '{name}' has {nchannels} channels; expected 1, 3 or 4")
     return suffixes if name == "" else [f"{name}.{s}" for s in suffixes]

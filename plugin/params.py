@@ -100,6 +100,8 @@ PASSES: tuple[str, ...] = (
     "alpha",
     "foreground",
     "composite",
+    "shadow",
+    "light",
     "difference",
     "segmentation",
     "error",
@@ -150,6 +152,31 @@ PARAMS: tuple[Param, ...] = (
         "choice",
         "auto",
         choices=("off", "auto", "homography"),
+    ),
+    Param(
+        "separate_shadows",
+        "Separate shadows",
+        "Take the subject's cast shadow and the light it adds to the set out of the matte, "
+        "into the shadow and light passes (the matte keys against the clean plate with them "
+        "on it). Off: they key as grey subject.",
+        "bool",
+        True,
+    ),
+    Param(
+        "shadow_amount",
+        "Shadow amount",
+        "How much of the shadow pass the composite lays on the new background (0: none).",
+        "float",
+        1.0,
+        range=(0.0, 1.0),
+    ),
+    Param(
+        "light_amount",
+        "Light amount",
+        "How much of the light pass the composite adds over the new background (0: none).",
+        "float",
+        1.0,
+        range=(0.0, 1.0),
     ),
     Param(
         "threshold",

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from bgmatte import kernels
-from bgmatte.errors import BgmatteError
+from bgmatte.errors import BgmatteError, param
 from bgmatte.plugin.engines import Deferred
 from bgmatte.plugin.timing import stage
 
@@ -33,6 +33,9 @@ class Matte:
     # "segmentation" and "error" (H×W)
     debug: Mapping[str, Deferred] = field(default_factory=dict)
     composite: np.ndarray | None = None  # H×W×3, when a background was given
+    shadow: np.ndarray | None = None  # H×W the subject's cast shadow on the set (1: none)
+    light: np.ndarray | None = None  # H×W×3 the light it adds to the set, as seen (0: none)
+    relight_problem: str = ""  # why shadow and light could not be solved ('' if they were)
     params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -56,6 +59,20 @@ class Matte:
         with stage("passes"):
             return kernels.premultiply(self.foreground, self.alpha)
 
+    def _relight_pass(self, name: str) -> np.ndarray:
+        if self.relight_problem:
+            raise BgmatteError(
+                "clean_plate",
+                f"{self.relight_problem}, so the {name} pass cannot be solved",
+                f"fix the alignment ({param('align')} homography, a clean plate shot nearer "
+                f"the plate) or drop the {name} pass",
+            )
+        h, w = self.alpha.shape
+        if name == "shadow":
+            got = self.shadow if self.shadow is not None else np.ones((h, w), np.float32)
+            return got[..., None]
+        return self.light if self.light is not None else np.zeros((h, w, 3), np.float32)
+
     def pass_pixels(self, name: str) -> np.ndarray:
         """The named output pass (see ``bgmatte.plugin.params.PASSES``) as H×W×C."""
         if name == "rgba":
@@ -68,6 +85,8 @@ class Matte:
                     "background", "is not connected", "connect a background for the composite pass"
                 )
             return self.composite
+        if name in ("shadow", "light"):
+            return self._relight_pass(name)
         if name == "aligned_clean_plate":
             return self.clean_plate
         if name == "difference":

@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 
 from bgmatte import kernels
-from bgmatte.plugin import foreground, validate
+from bgmatte.plugin import foreground, shadow, validate
 from bgmatte.plugin.align import align
 from bgmatte.plugin.engines import EngineResult, get_engine
+from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.passes import Matte
+from bgmatte.plugin.shadow import Relight
 from bgmatte.plugin.timing import stage
 
 Progress = Callable[[float], None]
@@ -40,11 +42,15 @@ class Inputs:
 
 @dataclass(frozen=True)
 class Keyed:
-    """A frame after the engine: its checked inputs and the engine's result (alpha, the
-    clean plate as used, debug passes), before the foreground is solved."""
+    """A frame after the engine: its checked inputs, the subject's shadow and light on the
+    set, and the engine's result (alpha, the clean plate as used, debug passes), before the
+    foreground is solved. ``relight_problem``: why the shadow and light passes could not be
+    solved ('' when they were, or when ``separate_shadows`` is off)."""
 
     inputs: Inputs
     result: EngineResult
+    relight: Relight
+    relight_problem: str = ""
 
 
 def check(
@@ -105,13 +111,26 @@ def key(
     # (and their exposure match) see aligned pixels.
     done(0.05)
     with stage("align"):
-        clean = align(inputs.plate, inputs.clean_plate, params["align"], where).clean_plate
+        aligned = align(inputs.plate, inputs.clean_plate, params["align"], where)
+    clean = aligned.clean_plate
     done(0.15)
+    relit, problem = shadow.none(inputs.plate.shape), ""
+    if params["separate_shadows"] and aligned.report.status == "failed":
+        problem = "the clean plate could not be aligned to the plate"
+    elif params["separate_shadows"]:
+        # The shadow and light are measured against the exposure-matched clean plate; the
+        # engine then keys against it with them on (and matches no exposure again).
+        clean = matched_clean_plate(inputs.plate, clean, params["match_exposure"])
+        with stage("shadow"):
+            relit = shadow.relight(inputs.plate, clean)
+            if relit.shadow.min() < 1.0:
+                clean = relit.apply(clean)
+        params = {**params, "match_exposure": False}
     engine = get_engine(params["engine"])
     with stage("engine"):
         result = engine(inputs.plate, clean, inputs.segmentation, params, device)
     done(0.9)
-    return Keyed(inputs, result)
+    return Keyed(inputs, result, relit, problem)
 
 
 def unmix(
@@ -141,6 +160,27 @@ def unmix(
     return get(fg), comp
 
 
+def relit_composite(
+    composite: np.ndarray,
+    alpha: np.ndarray,
+    background: np.ndarray,
+    shadow: np.ndarray,
+    light: np.ndarray,
+    shadow_amount: float,
+    light_amount: float,
+) -> np.ndarray:
+    """The composite with the subject's shadow laid on the new background and its light
+    added: ``α·F + (1-α)·B·lerp(1, shadow, shadow_amount) + light_amount·light``, from the
+    plain ``composite`` = α·F + (1-α)·B (``light`` is what the plate shows: already (1-α)·L)."""
+    out = composite
+    if shadow_amount > 0.0 and shadow.min() < 1.0:
+        darken = (1.0 - alpha) * shadow_amount * (shadow - 1.0)
+        out = out + darken[..., None] * background
+    if light_amount > 0.0 and light.max() > 0.0:
+        out = out + light_amount * light
+    return np.asarray(out, np.float32)
+
+
 def finish(
     keyed: Keyed, alpha: np.ndarray, params: Mapping[str, Any], device: str = "cpu"
 ) -> Matte:
@@ -151,6 +191,22 @@ def finish(
         fg, comp = unmix(
             inputs.plate, result.clean_plate, alpha, inputs.background, device, params["unmix"]
         )
+    with stage("passes"):
+        shadow_y = keyed.relight.shadow_y
+        if params["separate_shadows"] and not keyed.relight_problem:
+            light = shadow.light_left(inputs.plate, result.clean_plate, alpha)
+        else:
+            light = np.zeros_like(inputs.plate)
+        if comp is not None and inputs.background is not None:
+            comp = relit_composite(
+                comp,
+                alpha,
+                inputs.background,
+                shadow_y,
+                light,
+                float(params["shadow_amount"]),
+                float(params["light_amount"]),
+            )
     validate.finite_result(alpha, "matte")
     validate.finite_result(fg, "foreground")
     if comp is not None:
@@ -165,5 +221,8 @@ def finish(
             "error": result.error,
         },
         composite=comp,
+        shadow=shadow_y,
+        light=light.astype(np.float32),
+        relight_problem=keyed.relight_problem,
         params=dict(params),
     )

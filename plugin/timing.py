@@ -21,6 +21,7 @@ STAGES = (
     "validate",
     "align",
     "exposure",
+    "shadow",
     "prior",
     "base",
     "refine",

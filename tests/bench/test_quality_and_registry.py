@@ -94,6 +94,7 @@ def test_every_registered_benchmark_is_a_bench_subcommand(
         "adapt",
         "cases",
         "farm",
+        "shadow",
     ]
     for name, benchmark in BENCHMARKS.items():
         assert benchmark.name == name

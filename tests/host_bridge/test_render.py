@@ -263,8 +263,10 @@ def test_pass_all_without_background_writes_every_other_pass(cli: Run, shot: Any
     names = kit.exr_header(shot.out())[0].channelnames
     layers = {n.split(".")[0] for n in names if "." in n}
     assert layers == {
-        "alpha", "foreground", "difference", "segmentation", "error", "aligned_clean_plate",
+        "alpha", "foreground", "shadow", "light", "difference", "segmentation", "error",
+        "aligned_clean_plate",
     }  # fmt: skip
+    assert {"shadow.Y", "light.R", "light.G", "light.B"} <= set(names)
 
 
 def test_atomic_write_leaves_no_temp_files(cli: Run, shot: Any, kit: Any) -> None:

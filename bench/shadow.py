@@ -1,0 +1,130 @@
+"""``bgmatte bench shadow``: the shadow and light passes on generated shots with a known cast
+shadow and a known glow (:mod:`bgmatte.bench.scenes.shadow_shot`).
+
+Per shot, the truth's offset, softness, strength and glow, then:
+- the shadow pass's mean absolute error against the true factor where the set is uncovered
+  (true alpha 0), split into shadowed (true factor < 0.99) and not;
+- the mean alpha in that shadowed, uncovered region (a cast shadow is background), with the
+  separation and without it (``separate_shadows`` off: the shadow keys as subject);
+- the light pass's mean absolute error where the true light is over 0.005;
+- the composite's mean absolute error against the true composite over a new background where
+  the shadow or the light reaches the uncovered set, with the passes and without them (the
+  node with ``separate_shadows`` off, as before the passes existed).
+``--sheet FILE`` writes a contact sheet of the first shot (plate, clean plate, alpha, shadow,
+light, composite without and with the passes).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+
+from bgmatte.bench.command import Benchmark, parse_size
+from bgmatte.bench.table import print_header, print_row
+
+# offset px, softness px, strength, glow RGB, at 640×360 (scaled with the frame)
+SHOTS: tuple[tuple[tuple[float, float], float, float, tuple[float, float, float]], ...] = (
+    ((40.0, 25.0), 8.0, 0.5, (0.0, 0.0, 0.0)),
+    ((-30.0, 30.0), 3.0, 0.7, (0.0, 0.0, 0.0)),
+    ((60.0, 10.0), 16.0, 0.35, (0.0, 0.0, 0.0)),
+    ((25.0, 40.0), 6.0, 0.55, (0.25, 0.15, 0.08)),
+    ((0.0, 0.0), 1.0, 0.0, (0.3, 0.2, 0.1)),
+    ((0.0, 0.0), 1.0, 0.0, (0.0, 0.0, 0.0)),
+)
+_COLUMNS = ("shadow_mae_in", "shadow_mae_out", "alpha_shadow", "alpha_shadow_off",
+            "light_mae", "comp_err", "comp_err_off")  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--size", type=parse_size, default=(360, 640), help="HEIGHTxWIDTH (default 360x640)"
+    )
+    parser.add_argument("--engine", default="network", help="network or classical")
+    parser.add_argument("--sheet", help="write a contact sheet of the first shot (PNG)")
+    parser.add_argument("--json", help="write the rows as JSON")
+
+
+def score(shot: Any, got: Any, off: Any) -> dict[str, float]:
+    """The figures of one shot (see the module docstring); NaN where a region is empty."""
+    uncovered = shot.alpha == 0.0
+    shadowed, clear = uncovered & (shot.shadow < 0.99), uncovered & (shot.shadow >= 0.99)
+    lit = shot.light.max(axis=2) > 0.005
+    reach = (shot.alpha < 1.0) & ((shot.shadow < 0.99) | lit)
+
+    def mean(x: np.ndarray, where: np.ndarray) -> float:
+        return float(x[where].mean()) if where.any() else float("nan")
+
+    return {
+        "shadow_mae_in": mean(np.abs(got.shadow - shot.shadow), shadowed),
+        "shadow_mae_out": mean(np.abs(got.shadow - shot.shadow), clear),
+        "alpha_shadow": mean(got.alpha, shadowed),
+        "alpha_shadow_off": mean(off.alpha, shadowed),
+        "light_mae": mean(np.abs(got.light - shot.light).max(axis=2), lit),
+        "comp_err": mean(np.abs(got.composite - shot.composite).mean(axis=2), reach),
+        "comp_err_off": mean(np.abs(off.composite - shot.composite).mean(axis=2), reach),
+    }
+
+
+def sheet(path: str, shot: Any, got: Any, off: Any) -> None:
+    """Plate, clean plate, alpha, shadow, light, composites without and with the passes."""
+    from bgmatte.host_bridge.contact_sheet import contact_sheet
+    from bgmatte.plugin.display import write_png
+
+    write_png(
+        path,
+        contact_sheet(
+            [
+                ("plate", shot.plate),
+                ("clean plate", shot.clean_plate),
+                ("alpha", got.alpha),
+                ("shadow pass", got.shadow),
+                ("light pass x4", got.light * 4.0),
+                ("alpha, shadows not separated", off.alpha),
+                ("composite without the passes", off.composite),
+                ("composite with the passes", got.composite),
+                ("true composite", shot.composite),
+            ],
+            columns=3,
+        ),
+    )
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    import bgmatte
+    from bgmatte.bench.scenes.shadow_shot import make_shadow_shot
+
+    height, width = args.size
+    k = width / 640.0
+    print_header(("shot", "offset", "soft", "strength", "glow", "shadow MAE in", "out",
+                  "alpha in shadow", "(not separated)", "light MAE", "composite err",
+                  "(without passes)"), "lrrrlrrrrrrr")  # fmt: skip
+    rows: list[dict] = []
+    for i, (offset, soft, strength, glow) in enumerate(SHOTS):
+        shot = make_shadow_shot(height, width, seed=11 + i, offset=(offset[0] * k, offset[1] * k),
+                                softness=soft * k, strength=strength, glow=glow)  # fmt: skip
+        common = {"engine": args.engine, "background": shot.background}
+        got = bgmatte.matte(shot.plate, shot.clean_plate, **common)
+        off = bgmatte.matte(shot.plate, shot.clean_plate, separate_shadows=False, **common)
+        row = {"shot": i + 1, **score(shot, got, off)}
+        rows.append(row)
+        print_row([i + 1, f"{offset[0]:g},{offset[1]:g}", f"{soft:g}", f"{strength:g}",
+                   ",".join(f"{g:g}" for g in glow)]
+                  + [f"{row[c]:.4f}" for c in _COLUMNS])  # fmt: skip
+        if i == 0 and args.sheet:
+            sheet(args.sheet, shot, got, off)
+    avg = {c: float(np.nanmean([r[c] for r in rows])) for c in _COLUMNS}
+    print_row(["**mean**", "", "", "", ""] + [f"{avg[c]:.4f}" for c in _COLUMNS])
+    ratio = avg["comp_err"] / avg["comp_err_off"]
+    print(f"composite error with the passes / without: {ratio:.2f}")
+    rows.append({"shot": "mean", **avg, "composite_ratio": ratio})
+    return rows
+
+
+BENCHMARK = Benchmark(
+    "shadow",
+    "shadow and light passes on generated shots with known shadows and glows",
+    add_arguments,
+    run,
+)

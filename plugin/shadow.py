@@ -1,0 +1,144 @@
+"""The subject's cast shadow and the light it adds to the set, from the plate and the clean
+plate, before the matte is keyed.
+
+Where the subject does not cover the set, ``plate / clean_plate`` is the shadow: a factor
+below 1, nearly equal in the three channels (the light that still reaches the set is the same
+light, less of it), and smooth (a shadow is a blurred image of the subject, while a subject
+seen against the set has a texture of its own). ``plate - clean_plate`` is the added light
+(glow, bounce): positive and smooth. Pixels that pass those tests are observations of the
+shadow or of the light; pixels where plate and clean plate agree are observations of none;
+the rest (the subject) are unknown. Each field is the normalised convolution of its
+observations (Knutsson and Westin, CVPR 1993), solved at about 480 px on the long side, where
+shadows and glows are smooth anyway and the noise is averaged down, and upsampled. Only pixels
+past a detection threshold are observations, and the shadow is shrunk by half of it (a
+garrote), so noise and exposure residue give exactly none.
+
+The engines then key the plate against ``clean_plate · S``: a cast shadow is background, not
+grey subject, and the foreground is solved against the same shadowed clean plate. The light
+is measured after keying, on the set the matte left uncovered (:func:`light_left`): before
+it, a bright, smooth patch of subject looks like light on the set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from bgmatte.plugin.pixels import box_down, luma
+
+_LONG_SIDE = 480  # px: the resolution the fields are solved at (long side)
+_EPS = 1e-4
+DARK = 0.06  # log units: a shadow darkens by more than this (about 6 %)
+NEUTRAL = 0.12  # log units: the channels of a shadow's ratio agree within this
+SMOOTH = 0.05  # log units: a shadow's ratio varies this little around it
+SMOOTH_LIGHT = 0.015  # a glow's difference varies this little, relative to the set
+_LIGHT_LONG_SIDE = 120  # px: glows are found this coarse, where sensor noise is gone
+BRIGHT = 0.06  # log units: added light brightens by more than this
+MAX_LIGHT = 0.7  # log units: brighter than this (2×) is not a glow on the set but subject
+_SIGMA = 2.0  # solving-resolution px: the normalised convolution's reach
+_OPEN = 3  # solving-resolution px: the narrowest shadow kept
+_DISK = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_OPEN, _OPEN))
+
+
+@dataclass(frozen=True)
+class Relight:
+    """The subject's cast shadow on the set: ``shadow`` H×W×3, a factor in (0, 1] on the
+    set's light (1: untouched)."""
+
+    shadow: np.ndarray
+
+    def apply(self, clean_plate: np.ndarray) -> np.ndarray:
+        """The clean plate as the set looked with the subject's shadow on it."""
+        return (clean_plate * self.shadow).astype(np.float32)
+
+    @property
+    def shadow_y(self) -> np.ndarray:
+        """The shadow as one channel (H×W): the geometric mean of the three factors."""
+        return np.exp(np.log(self.shadow).mean(axis=2)).astype(np.float32)
+
+
+def none(shape: tuple[int, ...]) -> Relight:
+    """No shadow."""
+    return Relight(np.ones(shape, np.float32))
+
+
+def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+
+
+def _fill(obs: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Normalised convolution: each channel of ``obs`` (h×w×3) averaged over the ``known``
+    pixels around it; 0 where none is near."""
+    weight = known.astype(np.float32)
+    den = _blur(weight, _SIGMA)[..., None]
+    num = np.stack([_blur(obs[..., k] * weight, _SIGMA) for k in range(obs.shape[2])], axis=2)
+    return np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0.0).astype(np.float32)
+
+
+def _up(x: np.ndarray, w: int, h: int) -> np.ndarray:
+    if x.shape[:2] == (h, w):
+        return x
+    return cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def relight(plate: np.ndarray, clean_plate: np.ndarray) -> Relight:
+    """The subject's cast shadow on the set (see the module docstring), before keying;
+    ``clean_plate`` exposure-matched and aligned to ``plate``."""
+    h, w = plate.shape[:2]
+    factor = max(1, round(max(h, w) / _LONG_SIDE))
+    p = box_down(plate, factor) if factor > 1 else plate.astype(np.float32)
+    c = box_down(clean_plate, factor) if factor > 1 else clean_plate.astype(np.float32)
+    lum_c = luma(c)
+    floor = max(float(np.percentile(lum_c, 2)), _EPS)  # too dark to measure a ratio on
+    ratio = np.log(np.maximum(p, _EPS)) - np.log(np.maximum(c, _EPS))  # h×w×3
+    mean = ratio.mean(axis=2)
+    local = _blur(mean, 1.0)
+    rough = np.sqrt(np.maximum(_blur(mean * mean, 1.0) - local * local, 0.0))
+    measurable = (lum_c > floor) & (rough < SMOOTH)
+    neutral = np.abs(ratio - mean[..., None]).max(axis=2) < NEUTRAL
+    shadowed = measurable & neutral & (mean < -DARK)
+    # A shadow is broad; the soft edge of a dark subject (a thin band that also reads as a
+    # neutral, darker ratio) is not: an opening keeps regions at least _OPEN px across.
+    shadowed = cv2.morphologyEx(shadowed.astype(np.uint8), cv2.MORPH_OPEN, _DISK).astype(bool)
+    untouched = measurable & neutral & (np.abs(mean) <= DARK)
+    shadow = np.ones(plate.shape, np.float32)
+    if shadowed.any():
+        obs = np.where(shadowed[..., None], np.minimum(ratio, 0.0), 0.0).astype(np.float32)
+        # Shrunk towards 0 by the non-negative garrote (Breiman 1995): weak values (noise,
+        # an exposure residue) become exactly 0 and strong ones are left nearly unbiased.
+        filled, t = _fill(obs, shadowed | untouched), DARK / 2
+        log_s = np.where(filled < -t, filled - t * t / np.minimum(filled, -t), 0.0)
+        if log_s.any():
+            shadow = np.exp(_up(log_s, w, h)).astype(np.float32)
+    return Relight(shadow)
+
+
+def light_left(plate: np.ndarray, clean_plate: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The light the subject adds to the set where the matte left the set uncovered
+    (H×W×3 ≥ 0; 0 where none), after keying: light brightens a subject as much as the set
+    beside it, so only the uncovered set tells it from a bright subject; what the matte took
+    as (glowing) subject stays in the foreground, so nothing is counted twice. ``clean_plate``
+    is the one the matte was keyed against. Found at about 120 px on the long side: light is
+    additive, so over a textured set its ratio follows the texture while its difference stays
+    smooth; its roughness is the difference's, relative to the set's local level."""
+    h, w = plate.shape[:2]
+    factor = max(1, round(max(h, w) / _LIGHT_LONG_SIDE))
+    p = box_down(plate, factor) if factor > 1 else plate.astype(np.float32)
+    c = box_down(clean_plate, factor) if factor > 1 else clean_plate.astype(np.float32)
+    bare = (box_down(alpha, factor)[..., 0] if factor > 1 else alpha) == 0.0
+    lum_c = luma(c)
+    floor = max(float(np.percentile(lum_c, 2)), _EPS)
+    mean = (np.log(np.maximum(p, _EPS)) - np.log(np.maximum(c, _EPS))).mean(axis=2)
+    diff = luma(p) - lum_c
+    d_local, c_local = _blur(diff, 1.0), np.maximum(_blur(lum_c, 1.0), _EPS)
+    rough = np.sqrt(np.maximum(_blur(diff * diff, 1.0) - d_local * d_local, 0.0)) / c_local
+    smooth = bare & (lum_c > floor) & (rough < SMOOTH_LIGHT)
+    lit = smooth & (mean > BRIGHT) & (mean < MAX_LIGHT)
+    if not lit.any():
+        return np.zeros_like(plate, dtype=np.float32)
+    untouched = smooth & (np.abs(mean) <= DARK)
+    added = np.where(lit[..., None], np.maximum(p - c, 0.0), 0.0).astype(np.float32)
+    light = np.maximum(_up(_fill(added, lit | untouched), w, h), 0.0)
+    return (light * (1.0 - alpha)[..., None]).astype(np.float32)  # as the plate shows it

@@ -1,0 +1,101 @@
+"""The shadow and light passes: a cast shadow is background, not grey subject; the shadow
+factor is 1 exactly where nothing darkened the set; the composite carries both."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bgmatte
+from bgmatte.bench.scenes.shadow_shot import ShadowShot, make_shadow_shot
+from bgmatte.errors import BgmatteError
+from bgmatte.plugin import shadow
+from bgmatte.plugin.passes import Matte
+
+
+@pytest.fixture(scope="module")
+def shot() -> ShadowShot:
+    return make_shadow_shot(360, 640, seed=5, offset=(40.0, 25.0), softness=8.0, strength=0.5)
+
+
+def _regions(shot: ShadowShot) -> tuple[np.ndarray, np.ndarray]:
+    uncovered = shot.alpha == 0.0
+    return uncovered & (shot.shadow < 0.99), uncovered & (shot.shadow >= 0.99)
+
+
+def test_a_cast_shadow_is_background_and_its_factor_is_measured(shot: ShadowShot) -> None:
+    shadowed, untouched = _regions(shot)
+    assert shadowed.sum() > 2000  # the shot has a shadow to find
+    got = bgmatte.matte(shot.plate, shot.clean_plate)
+    assert got.alpha[shadowed].mean() <= 0.01
+    assert np.abs(got.shadow - shot.shadow)[shadowed].mean() <= 0.03
+    assert np.abs(got.shadow - shot.shadow)[untouched].mean() <= 0.01
+    # Without the separation the shadow keys as grey subject (what the passes fix).
+    keyed = bgmatte.matte(shot.plate, shot.clean_plate, separate_shadows=False)
+    assert keyed.alpha[shadowed].mean() > 0.1
+    assert np.all(keyed.shadow == 1.0) and np.all(keyed.light == 0.0)
+
+
+def test_no_shadow_gives_exactly_one_and_no_light() -> None:
+    for height, width in ((120, 160), (360, 640)):
+        shot = make_shadow_shot(height, width, seed=2, strength=0.0)
+        clean = shot.clean_plate * np.float32(2.0**0.1)  # the exposure the shot took off
+        assert np.all(shadow.relight(shot.plate, clean).shadow == 1.0)
+        assert np.all(shadow.light_left(shot.plate, clean, shot.alpha) == 0.0)
+
+
+def test_a_frame_full_of_subject_gives_exactly_one() -> None:
+    rng = np.random.default_rng(0)
+    clean = (0.2 + 0.6 * rng.random((90, 120, 3))).astype(np.float32)
+    subject = (0.05 + 0.9 * rng.random((90, 120, 3))).astype(np.float32)  # covers the set
+    assert np.all(shadow.relight(subject, clean).shadow == 1.0)
+    assert np.all(shadow.light_left(subject, clean, np.ones((90, 120), np.float32)) == 0.0)
+
+
+def test_the_composite_lays_the_shadow_and_adds_the_light(shot: ShadowShot) -> None:
+    bg = shot.background
+    full = bgmatte.matte(shot.plate, shot.clean_plate, background=bg)
+    plain = bgmatte.matte(
+        shot.plate, shot.clean_plate, background=bg, shadow_amount=0.0, light_amount=0.0
+    )
+    half = bgmatte.matte(shot.plate, shot.clean_plate, background=bg, shadow_amount=0.5)
+    a = full.alpha[..., None]
+    assert full.composite is not None and plain.composite is not None
+    np.testing.assert_allclose(plain.composite, a * full.foreground + (1 - a) * bg, atol=1e-5)
+    s = full.shadow[..., None]
+    want = a * full.foreground + (1 - a) * bg * s + full.light
+    np.testing.assert_allclose(full.composite, want, atol=1e-5)
+    assert half.composite is not None
+    want_half = a * full.foreground + (1 - a) * bg * (1 + 0.5 * (s - 1)) + full.light
+    np.testing.assert_allclose(half.composite, want_half, atol=1e-5)
+    # Closer to the true composite with the passes than without them, where they act.
+    region = (shot.shadow < 0.99) & (shot.alpha < 1.0)
+    err = np.abs(full.composite - shot.composite)[region].mean()
+    err_plain = np.abs(plain.composite - shot.composite)[region].mean()
+    assert err < 0.6 * err_plain, (err, err_plain)
+
+
+def test_the_light_pass_is_what_the_plate_shows_of_the_light() -> None:
+    alpha = np.zeros((4, 4), np.float32)
+    alpha[1, 1] = 0.5
+    light = np.full((4, 4, 3), 0.2, np.float32)
+    matte = Matte(alpha, np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 3), np.float32),
+                  light=light * (1 - alpha)[..., None])  # fmt: skip
+    assert matte.pass_pixels("light")[1, 1, 0] == pytest.approx(0.1)
+    assert matte.pass_pixels("shadow").shape == (4, 4, 1)  # 1 where none was solved
+
+
+def test_a_shadow_pass_without_an_aligned_clean_plate_is_refused() -> None:
+    matte = Matte(
+        np.zeros((4, 4), np.float32),
+        np.zeros((4, 4, 3), np.float32),
+        np.zeros((4, 4, 3), np.float32),
+        relight_problem="the clean plate could not be aligned to the plate",
+    )
+    with pytest.raises(BgmatteError) as err:
+        matte.pass_pixels("shadow")
+    assert err.value.spelled(lambda name: f"--{name.replace('_', '-')}") == (
+        "clean_plate: the clean plate could not be aligned to the plate, so the shadow pass "
+        "cannot be solved; fix the alignment (--align homography, a clean plate shot nearer "
+        "the plate) or drop the shadow pass"
+    )
