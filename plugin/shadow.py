@@ -8,7 +8,7 @@ seen against the set has a texture of its own). ``plate - clean_plate`` is the a
 (glow, bounce): positive and smooth. Pixels that pass those tests are observations of the
 shadow or of the light; pixels where plate and clean plate agree are observations of none;
 the rest (the subject) are unknown. Each field is the normalised convolution of its
-observations (Knutsson and Westin, CVPR 1993), solved at about 480 px on the long side, where
+observations (Knutsson and Westin, CVPR 1993), solved at about 320 px on the long side, where
 shadows and glows are smooth anyway and the noise is averaged down, and upsampled. Only pixels
 past a detection threshold are observations, and the shadow is shrunk by half of it (a
 garrote), so noise and exposure residue give exactly none.
@@ -28,7 +28,7 @@ import numpy as np
 
 from bgmatte.plugin.pixels import box_down, luma
 
-_LONG_SIDE = 480  # px: the resolution the fields are solved at (long side)
+_LONG_SIDE = 320  # px: the resolution the shadow is solved at (long side)
 _EPS = 1e-4
 DARK = 0.06  # log units: a shadow darkens by more than this (about 6 %)
 NEUTRAL = 0.12  # log units: the channels of a shadow's ratio agree within this
@@ -38,8 +38,8 @@ _LIGHT_LONG_SIDE = 120  # px: glows are found this coarse, where sensor noise is
 BRIGHT = 0.06  # log units: added light brightens by more than this
 MAX_LIGHT = 0.7  # log units: brighter than this (2×) is not a glow on the set but subject
 _SIGMA = 2.0  # solving-resolution px: the normalised convolution's reach
-_OPEN = 3  # solving-resolution px: the narrowest shadow kept
-_DISK = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_OPEN, _OPEN))
+_DENSITY_SIGMA = 1.5  # solving-resolution px: the neighbourhood an observation needs
+DENSITY = 0.4  # the share of that neighbourhood that must read as shadow too
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,8 @@ def relight(plate: np.ndarray, clean_plate: np.ndarray) -> Relight:
     neutral = np.abs(ratio - mean[..., None]).max(axis=2) < NEUTRAL
     shadowed = measurable & neutral & (mean < -DARK)
     # A shadow is broad; the soft edge of a dark subject (a thin band that also reads as a
-    # neutral, darker ratio) is not: an opening keeps regions at least _OPEN px across.
-    shadowed = cv2.morphologyEx(shadowed.astype(np.uint8), cv2.MORPH_OPEN, _DISK).astype(bool)
+    # neutral, darker ratio) is not: an observation needs most of its neighbourhood to agree.
+    shadowed &= _blur(shadowed.astype(np.float32), _DENSITY_SIGMA) > DENSITY
     untouched = measurable & neutral & (np.abs(mean) <= DARK)
     shadow = np.ones(plate.shape, np.float32)
     if shadowed.any():
