@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 Run = Callable[..., tuple[int, str, str]]  # the `cli` fixture
-LAYERS = {"alpha", "foreground", "composite", "difference", "segmentation", "error"}
+LAYERS = {"alpha", "foreground", "composite", "shadow", "light", "difference", "segmentation",
+          "error"}  # fmt: skip
 
 
 def test_demo_writes_exrs_and_contact_sheet_and_a_small_error(
@@ -30,7 +31,11 @@ def test_demo_writes_exrs_and_contact_sheet_and_a_small_error(
     names = list(spec.channelnames)
     assert names[:4] == ["R", "G", "B", "A"]
     assert {n.split(".")[0] for n in names[4:]} == LAYERS
-    assert {"alpha.A", "foreground.R", "composite.B", "error.A"} <= set(names)
+    assert {"alpha.A", "foreground.R", "composite.B", "error.A", "shadow.Y"} <= set(names)
+    # The shot casts a shadow: the pass finds it and the matte leaves it to the background.
+    shadow = re.search(r"cast shadow: pass vs truth MAE (\d+\.\d+), alpha there (\d+\.\d+)", stdout)
+    assert shadow is not None, stdout
+    assert float(shadow.group(1)) < 0.03 and float(shadow.group(2)) < 0.01
     # The primary is the premultiplied foreground (half precision, values above 1.0 kept).
     rgb = kit.channels(spec, pixels, "R", "G", "B")
     a = kit.channels(spec, pixels, "A")
