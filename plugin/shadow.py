@@ -111,8 +111,31 @@ def relight(plate: np.ndarray, clean_plate: np.ndarray) -> Relight:
         filled, t = _fill(obs, shadowed | untouched), DARK / 2
         log_s = np.where(filled < -t, filled - t * t / np.minimum(filled, -t), 0.0)
         if log_s.any():
-            shadow = np.exp(_up(log_s, w, h)).astype(np.float32)
+            full = _up(log_s.astype(np.float32), w, h)
+            if factor > 1:
+                full = _sharpen(plate, clean_plate, log_s.astype(np.float32), full, factor)
+            shadow = np.exp(full).astype(np.float32)
     return Relight(shadow)
+
+
+def _sharpen(
+    plate: np.ndarray, clean_plate: np.ndarray, log_s: np.ndarray, full: np.ndarray, factor: int
+) -> np.ndarray:
+    """The upsampled shadow (log, H×W×3) with its edges from the full-resolution ratio: where
+    that ratio is neutral across channels, the lightly smoothed ratio, held within the range
+    the low-resolution shadow spans around the pixel (so inside a shadow and outside one the
+    smooth field stands, and only a penumbra takes the sharper edge the plate shows)."""
+    h, w = plate.shape[:2]
+    kernel = np.ones((3, 3), np.uint8)
+    lo = _up(cv2.erode(log_s, kernel), w, h)
+    hi = _up(cv2.dilate(log_s, kernel), w, h)
+    ratio = np.log(np.maximum(plate, _EPS)) - np.log(np.maximum(clean_plate, _EPS))
+    ratio = np.stack([_blur(ratio[..., k], 1.0) for k in range(3)], axis=2)
+    mean = ratio.mean(axis=2, keepdims=True)
+    neutral = np.abs(ratio - mean).max(axis=2, keepdims=True) < NEUTRAL
+    edge = (hi - lo).max(axis=2, keepdims=True) > DARK
+    sharp = np.clip(ratio, lo, hi)
+    return np.where(neutral & edge, sharp, full).astype(np.float32)
 
 
 def light_left(plate: np.ndarray, clean_plate: np.ndarray, alpha: np.ndarray) -> np.ndarray:
