@@ -43,6 +43,17 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def settings(args: argparse.Namespace) -> dict[str, str]:
-    """The ``--set`` pairs as {param: value} (empty where the benchmark has no ``--set``)."""
-    return dict(item.split("=", 1) for item in getattr(args, "settings", []))
+def settings(args: argparse.Namespace) -> dict[str, str | bool]:
+    """The ``--set`` pairs as {param: value} (empty where the benchmark has no ``--set``);
+    a yes/no param's ``true`` / ``false`` (also on/off, 1/0) as a bool, the rest as text for
+    the node to check."""
+    from bgmatte.plugin.params import PARAMS_BY_NAME
+
+    words = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
+    out: dict[str, str | bool] = {}
+    for item in getattr(args, "settings", []):
+        name, value = item.split("=", 1)
+        known = PARAMS_BY_NAME.get(name)
+        is_bool = known is not None and known.type == "bool"
+        out[name] = words.get(value.lower(), value) if is_bool else value
+    return out

@@ -78,7 +78,13 @@ def _largest_difference(folder: Path, frames: int) -> float:
 
 def run(args: argparse.Namespace) -> list[dict]:
     height, width = _SIZES.get(args.size.upper()) or parse_size(args.size)
-    params = [f"--{k.replace('_', '-')}={v}" for k, v in settings(args).items()]
+    params = []
+    for name, value in settings(args).items():
+        flag = name.replace("_", "-")
+        if isinstance(value, bool):  # a yes/no param is --flag or --no-flag
+            params.append(f"--{flag}" if value else f"--no-{flag}")
+        else:
+            params.append(f"--{flag}={value}")
     ray_flags = ["--cluster", "ray", "--workers", str(args.workers)]
     ray_flags += ["--chunk", str(args.chunk)] if args.chunk else []
     runs = [

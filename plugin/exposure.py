@@ -71,6 +71,8 @@ def estimate_gain(plate: np.ndarray, clean_plate: np.ndarray) -> np.ndarray:
 def matched_clean_plate(plate: np.ndarray, clean_plate: np.ndarray, match: bool) -> np.ndarray:
     """The clean plate times :func:`estimate_gain` (when ``match``), float32: what both
     engines key against and the unmix uses."""
+    if not match:  # as it is: no frame-sized copies of a product by one
+        return np.asarray(clean_plate, np.float32)
     with stage("exposure"):
-        gain = estimate_gain(plate, clean_plate) if match else np.ones(3, np.float32)
+        gain = estimate_gain(plate, clean_plate)
         return (clean_plate * gain.astype(np.float32)).astype(np.float32)

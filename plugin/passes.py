@@ -18,6 +18,10 @@ from bgmatte.plugin.engines import Deferred
 from bgmatte.plugin.timing import stage
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Matte:
     """The result for one frame. All arrays float32, scene-linear, in the working space.
@@ -31,10 +35,12 @@ class Matte:
     clean_plate: np.ndarray  # H×W×3 the clean plate as used
     # the engine's debug passes, each made when first asked for: "difference" (H×W×3),
     # "segmentation" and "error" (H×W)
-    debug: Mapping[str, Deferred] = field(default_factory=dict)
+    debug: Mapping[str, Deferred[np.ndarray]] = field(default_factory=dict)
     composite: np.ndarray | None = None  # H×W×3, when a background was given
-    shadow: np.ndarray | None = None  # H×W the subject's cast shadow on the set (1: none)
-    light: np.ndarray | None = None  # H×W×3 the light it adds to the set, as seen (0: none)
+    # the subject's cast shadow on the set, H×W (None: 1 everywhere), and the light it adds,
+    # H×W×3 as the plate shows it (None: 0 everywhere); see ``shadow`` and ``light``
+    shadow_pass: Deferred[np.ndarray | None] = field(default_factory=lambda: Deferred(_nothing))
+    light_pass: Deferred[np.ndarray | None] = field(default_factory=lambda: Deferred(_nothing))
     relight_problem: str = ""  # why shadow and light could not be solved ('' if they were)
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -59,6 +65,18 @@ class Matte:
         with stage("passes"):
             return kernels.premultiply(self.foreground, self.alpha)
 
+    @property
+    def shadow(self) -> np.ndarray:
+        """The cast shadow's factor on the set's light (H×W; 1: untouched)."""
+        got = self.shadow_pass.get()
+        return np.ones(self.alpha.shape, np.float32) if got is None else got
+
+    @property
+    def light(self) -> np.ndarray:
+        """The light the subject adds to the set, as the plate shows it (H×W×3; 0: none)."""
+        got = self.light_pass.get()
+        return np.zeros((*self.alpha.shape, 3), np.float32) if got is None else got
+
     def _relight_pass(self, name: str) -> np.ndarray:
         if self.relight_problem:
             raise BgmatteError(
@@ -67,11 +85,7 @@ class Matte:
                 f"fix the alignment ({param('align')} homography, a clean plate shot nearer "
                 f"the plate) or drop the {name} pass",
             )
-        h, w = self.alpha.shape
-        if name == "shadow":
-            got = self.shadow if self.shadow is not None else np.ones((h, w), np.float32)
-            return got[..., None]
-        return self.light if self.light is not None else np.zeros((h, w, 3), np.float32)
+        return self.shadow[..., None] if name == "shadow" else self.light
 
     def pass_pixels(self, name: str) -> np.ndarray:
         """The named output pass (see ``bgmatte.plugin.params.PASSES``) as H×W×C."""

@@ -42,26 +42,45 @@ _DENSITY_SIGMA = 1.5  # solving-resolution px: the neighbourhood an observation 
 DENSITY = 0.4  # the share of that neighbourhood that must read as shadow too
 
 
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1: the part of the frame a field may touch
+
+
 @dataclass(frozen=True)
 class Relight:
-    """The subject's cast shadow on the set: ``shadow`` H×W×3, a factor in (0, 1] on the
-    set's light (1: untouched)."""
+    """The subject's cast shadow on the set: ``log_shadow`` H×W×3, the log of a factor in
+    (0, 1] on the set's light, 0 outside ``box``; or None where nothing darkened the set."""
 
-    shadow: np.ndarray
+    log_shadow: np.ndarray | None = None
+    box: Box = (0, 0, 0, 0)
 
     def apply(self, clean_plate: np.ndarray) -> np.ndarray:
         """The clean plate as the set looked with the subject's shadow on it."""
-        return (clean_plate * self.shadow).astype(np.float32)
+        if self.log_shadow is None:
+            return clean_plate
+        y0, y1, x0, x1 = self.box
+        out = np.array(clean_plate, np.float32)  # a copy: the input may be a cached frame
+        out[y0:y1, x0:x1] *= np.exp(self.log_shadow[y0:y1, x0:x1])
+        return out
 
     @property
-    def shadow_y(self) -> np.ndarray:
-        """The shadow as one channel (H×W): the geometric mean of the three factors."""
-        return np.exp(np.log(self.shadow).mean(axis=2)).astype(np.float32)
+    def shadow_y(self) -> np.ndarray | None:
+        """The shadow as one channel (H×W; None: 1 everywhere): the geometric mean of the
+        three factors."""
+        if self.log_shadow is None:
+            return None
+        y0, y1, x0, x1 = self.box
+        out = np.ones(self.log_shadow.shape[:2], np.float32)
+        out[y0:y1, x0:x1] = np.exp(self.log_shadow[y0:y1, x0:x1].mean(axis=2))
+        return out
 
 
-def none(shape: tuple[int, ...]) -> Relight:
-    """No shadow."""
-    return Relight(np.ones(shape, np.float32))
+def _box(field: np.ndarray, factor: int, h: int, w: int) -> Box:
+    """The full-resolution box around a low-resolution field's non-zero pixels, with a
+    margin for the upsampling's reach."""
+    rows, cols = np.flatnonzero(field.any(axis=(1, 2))), np.flatnonzero(field.any(axis=(0, 2)))
+    m = 2 * factor
+    return (max(0, rows[0] * factor - m), min(h, (rows[-1] + 1) * factor + m),
+            max(0, cols[0] * factor - m), min(w, (cols[-1] + 1) * factor + m))  # fmt: skip
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -103,49 +122,59 @@ def relight(plate: np.ndarray, clean_plate: np.ndarray) -> Relight:
     # neutral, darker ratio) is not: an observation needs most of its neighbourhood to agree.
     shadowed &= _blur(shadowed.astype(np.float32), _DENSITY_SIGMA) > DENSITY
     untouched = measurable & neutral & (np.abs(mean) <= DARK)
-    shadow = np.ones(plate.shape, np.float32)
-    if shadowed.any():
-        obs = np.where(shadowed[..., None], np.minimum(ratio, 0.0), 0.0).astype(np.float32)
-        # Shrunk towards 0 by the non-negative garrote (Breiman 1995): weak values (noise,
-        # an exposure residue) become exactly 0 and strong ones are left nearly unbiased.
-        filled, t = _fill(obs, shadowed | untouched), DARK / 2
-        log_s = np.where(filled < -t, filled - t * t / np.minimum(filled, -t), 0.0)
-        if log_s.any():
-            full = _up(log_s.astype(np.float32), w, h)
-            if factor > 1:
-                full = _sharpen(plate, clean_plate, log_s.astype(np.float32), full, factor)
-            shadow = np.exp(full).astype(np.float32)
-    return Relight(shadow)
+    if not shadowed.any():
+        return Relight()
+    obs = np.where(shadowed[..., None], np.minimum(ratio, 0.0), 0.0).astype(np.float32)
+    # Shrunk towards 0 by the non-negative garrote (Breiman 1995): weak values (noise, an
+    # exposure residue) become exactly 0 and strong ones are left nearly unbiased.
+    filled, t = _fill(obs, shadowed | untouched), DARK / 2
+    log_s = np.where(filled < -t, filled - t * t / np.minimum(filled, -t), 0.0).astype(np.float32)
+    if not log_s.any():
+        return Relight()
+    full = _up(log_s, w, h)
+    box = _box(log_s, factor, h, w)
+    if factor > 1:
+        _sharpen(plate, clean_plate, log_s, full, box)
+    return Relight(full, box)
 
 
 def _sharpen(
-    plate: np.ndarray, clean_plate: np.ndarray, log_s: np.ndarray, full: np.ndarray, factor: int
-) -> np.ndarray:
-    """The upsampled shadow (log, H×W×3) with its edges from the full-resolution ratio: where
-    that ratio is neutral across channels, the lightly smoothed ratio, held within the range
-    the low-resolution shadow spans around the pixel (so inside a shadow and outside one the
-    smooth field stands, and only a penumbra takes the sharper edge the plate shows)."""
+    plate: np.ndarray, clean_plate: np.ndarray, log_s: np.ndarray, full: np.ndarray, box: Box
+) -> None:
+    """Give the upsampled shadow (log, H×W×3, in place) its edges from the full-resolution
+    ratio: in a penumbra (where the low-resolution shadow spans more than the darkening
+    threshold around the pixel), pixels whose ratio is neutral across channels take it,
+    lightly smoothed and held within that span; inside a shadow and outside one the smooth
+    field stands. Only the penumbra's box is read."""
     h, w = plate.shape[:2]
     kernel = np.ones((3, 3), np.uint8)
-    lo = _up(cv2.erode(log_s, kernel), w, h)
-    hi = _up(cv2.dilate(log_s, kernel), w, h)
-    ratio = np.log(np.maximum(plate, _EPS)) - np.log(np.maximum(clean_plate, _EPS))
-    ratio = np.stack([_blur(ratio[..., k], 1.0) for k in range(3)], axis=2)
-    mean = ratio.mean(axis=2, keepdims=True)
-    neutral = np.abs(ratio - mean).max(axis=2, keepdims=True) < NEUTRAL
-    edge = (hi - lo).max(axis=2, keepdims=True) > DARK
-    sharp = np.clip(ratio, lo, hi)
-    return np.where(neutral & edge, sharp, full).astype(np.float32)
+    lo_s, hi_s = cv2.erode(log_s, kernel), cv2.dilate(log_s, kernel)
+    span = (hi_s - lo_s).max(axis=2) > DARK
+    if not span.any():
+        return
+    y0, y1, x0, x1 = box
+    crop = (slice(y0, y1), slice(x0, x1))
+    band = _up(span.astype(np.float32), w, h)[crop] > 0.0
+    lo, hi = _up(lo_s, w, h)[crop][band], _up(hi_s, w, h)[crop][band]
+    p = cv2.blur(np.ascontiguousarray(plate[crop]), (3, 3))[band]
+    c = cv2.blur(np.ascontiguousarray(clean_plate[crop]), (3, 3))[band]
+    ratio = np.log(np.maximum(p, _EPS)) - np.log(np.maximum(c, _EPS))
+    neutral = np.abs(ratio - ratio.mean(axis=1, keepdims=True)).max(axis=1) < NEUTRAL
+    region = full[crop]  # a view: written in place
+    picked = region[band]
+    picked[neutral] = np.clip(ratio, lo, hi)[neutral]
+    region[band] = picked
 
 
-def light_left(plate: np.ndarray, clean_plate: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def light_left(plate: np.ndarray, clean_plate: np.ndarray, alpha: np.ndarray) -> np.ndarray | None:
     """The light the subject adds to the set where the matte left the set uncovered
-    (H×W×3 ≥ 0; 0 where none), after keying: light brightens a subject as much as the set
-    beside it, so only the uncovered set tells it from a bright subject; what the matte took
-    as (glowing) subject stays in the foreground, so nothing is counted twice. ``clean_plate``
-    is the one the matte was keyed against. Found at about 120 px on the long side: light is
-    additive, so over a textured set its ratio follows the texture while its difference stays
-    smooth; its roughness is the difference's, relative to the set's local level."""
+    (H×W×3 ≥ 0; None where there is none), after keying: light brightens a subject as much
+    as the set beside it, so only the uncovered set tells it from a bright subject; what the
+    matte took as (glowing) subject stays in the foreground, so nothing is counted twice.
+    ``clean_plate`` is the one the matte was keyed against. Found at about 120 px on the long
+    side: light is additive, so over a textured set its ratio follows the texture while its
+    difference stays smooth; its roughness is the difference's, relative to the set's local
+    level."""
     h, w = plate.shape[:2]
     factor = max(1, round(max(h, w) / _LIGHT_LONG_SIDE))
     p = box_down(plate, factor) if factor > 1 else plate.astype(np.float32)
@@ -160,7 +189,7 @@ def light_left(plate: np.ndarray, clean_plate: np.ndarray, alpha: np.ndarray) ->
     smooth = bare & (lum_c > floor) & (rough < SMOOTH_LIGHT)
     lit = smooth & (mean > BRIGHT) & (mean < MAX_LIGHT)
     if not lit.any():
-        return np.zeros_like(plate, dtype=np.float32)
+        return None
     untouched = smooth & (np.abs(mean) <= DARK)
     added = np.where(lit[..., None], np.maximum(p - c, 0.0), 0.0).astype(np.float32)
     light = np.maximum(_up(_fill(added, lit | untouched), w, h), 0.0)

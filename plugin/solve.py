@@ -21,7 +21,7 @@ import numpy as np
 from bgmatte import kernels
 from bgmatte.plugin import foreground, shadow, validate
 from bgmatte.plugin.align import align
-from bgmatte.plugin.engines import EngineResult, get_engine
+from bgmatte.plugin.engines import Deferred, EngineResult, get_engine
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.passes import Matte
 from bgmatte.plugin.shadow import Relight
@@ -114,7 +114,7 @@ def key(
         aligned = align(inputs.plate, inputs.clean_plate, params["align"], where)
     clean = aligned.clean_plate
     done(0.15)
-    relit, problem = shadow.none(inputs.plate.shape), ""
+    relit, problem = Relight(), ""
     if params["separate_shadows"] and aligned.report.status == "failed":
         problem = "the clean plate could not be aligned to the plate"
     elif params["separate_shadows"]:
@@ -123,8 +123,7 @@ def key(
         clean = matched_clean_plate(inputs.plate, clean, params["match_exposure"])
         with stage("shadow"):
             relit = shadow.relight(inputs.plate, clean)
-            if relit.shadow.min() < 1.0:
-                clean = relit.apply(clean)
+            clean = relit.apply(clean)
         params = {**params, "match_exposure": False}
     engine = get_engine(params["engine"])
     with stage("engine"):
@@ -164,19 +163,20 @@ def relit_composite(
     composite: np.ndarray,
     alpha: np.ndarray,
     background: np.ndarray,
-    shadow: np.ndarray,
-    light: np.ndarray,
+    shadow: np.ndarray | None,
+    light: np.ndarray | None,
     shadow_amount: float,
     light_amount: float,
 ) -> np.ndarray:
     """The composite with the subject's shadow laid on the new background and its light
     added: ``α·F + (1-α)·B·lerp(1, shadow, shadow_amount) + light_amount·light``, from the
-    plain ``composite`` = α·F + (1-α)·B (``light`` is what the plate shows: already (1-α)·L)."""
+    plain ``composite`` = α·F + (1-α)·B (``light`` is what the plate shows: already (1-α)·L;
+    None: no shadow, no light)."""
     out = composite
-    if shadow_amount > 0.0 and shadow.min() < 1.0:
+    if shadow is not None and shadow_amount > 0.0:
         darken = (1.0 - alpha) * shadow_amount * (shadow - 1.0)
         out = out + darken[..., None] * background
-    if light_amount > 0.0 and light.max() > 0.0:
+    if light is not None and light_amount > 0.0:
         out = out + light_amount * light
     return np.asarray(out, np.float32)
 
@@ -191,19 +191,20 @@ def finish(
         fg, comp = unmix(
             inputs.plate, result.clean_plate, alpha, inputs.background, device, params["unmix"]
         )
-    with stage("passes"):
-        shadow_y = keyed.relight.shadow_y
-        if params["separate_shadows"] and not keyed.relight_problem:
-            light = shadow.light_left(inputs.plate, result.clean_plate, alpha)
-        else:
-            light = np.zeros_like(inputs.plate)
-        if comp is not None and inputs.background is not None:
+    # The shadow and light passes are made when a host asks for them (or for the composite).
+    shadow_y = Deferred(lambda: keyed.relight.shadow_y)
+    separate = params["separate_shadows"] and not keyed.relight_problem
+    light = Deferred(
+        lambda: shadow.light_left(inputs.plate, result.clean_plate, alpha) if separate else None
+    )
+    if comp is not None and inputs.background is not None:
+        with stage("passes"):
             comp = relit_composite(
                 comp,
                 alpha,
                 inputs.background,
-                shadow_y,
-                light,
+                shadow_y.get(),
+                light.get(),
                 float(params["shadow_amount"]),
                 float(params["light_amount"]),
             )
@@ -221,8 +222,8 @@ def finish(
             "error": result.error,
         },
         composite=comp,
-        shadow=shadow_y,
-        light=light.astype(np.float32),
+        shadow_pass=shadow_y,
+        light_pass=light,
         relight_problem=keyed.relight_problem,
         params=dict(params),
     )

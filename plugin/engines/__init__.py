@@ -8,32 +8,35 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
 from bgmatte.errors import BgmatteError, param
 
+_T = TypeVar("_T")
 
-class Deferred:
-    """An array made the first time it is asked for: a debug pass costs nothing on a render
+
+class Deferred(Generic[_T]):
+    """A value made the first time it is asked for: a debug pass costs nothing on a render
     that does not write it (a full-resolution difference, an upsampled error map)."""
 
-    def __init__(self, make: Callable[[], np.ndarray]) -> None:
-        self._make: Callable[[], np.ndarray] | None = make
-        self._value: np.ndarray | None = None
+    def __init__(self, make: Callable[[], _T]) -> None:
+        self._make: Callable[[], _T] | None = make
+        self._value: _T | None = None
+        self._made = False
 
     @property
     def made(self) -> bool:
-        """Whether the array has been made."""
-        return self._value is not None
+        """Whether the value has been made."""
+        return self._made
 
-    def get(self) -> np.ndarray:
-        # Two threads asking at once may both make it; both get equal arrays.
-        if self._value is None:
+    def get(self) -> _T:
+        # Two threads asking at once may both make it; both get equal values.
+        if not self._made:
             assert self._make is not None
-            self._value, self._make = self._make(), None
-        return self._value
+            self._value, self._make, self._made = self._make(), None, True
+        return self._value  # type: ignore[return-value]  # made: _T, which may be None
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,9 @@ class EngineResult:
 
     alpha: np.ndarray  # H×W float32 in [0, 1]
     clean_plate: np.ndarray  # H×W×3 the clean plate as used: exposure-matched (and aligned)
-    difference: Deferred  # H×W×3 |plate - clean_plate|, linear
-    segmentation: Deferred  # H×W the prior used: the input, or one derived from the difference
-    error: Deferred  # H×W the engine's uncertainty in [0, 1]
+    difference: Deferred[np.ndarray]  # H×W×3 |plate - clean_plate|, linear
+    segmentation: Deferred[np.ndarray]  # H×W the prior used: the input, or derived
+    error: Deferred[np.ndarray]  # H×W the engine's uncertainty in [0, 1]
 
 
 class Engine(Protocol):

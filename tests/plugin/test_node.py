@@ -55,6 +55,7 @@ def test_debug_passes_are_made_only_when_asked_for(small_shot: DemoShot, engine:
         "segmentation": False,
         "error": False,
     }
+    assert not matte.shadow_pass.made and not matte.light_pass.made
     out = node.render(1, fetcher, passes=["difference", "error"])
     assert [name for name, d in matte.debug.items() if d.made] == ["difference", "error"]
     np.testing.assert_array_equal(
