@@ -268,6 +268,27 @@ def _shot(
     return inputs, frames, _params(args), passes
 
 
+def _plan(
+    args: argparse.Namespace,
+    inputs: dict[str, str | None],
+    frames: list[int] | None,
+    params: dict[str, Any],
+    passes: list[str],
+) -> tuple[Any, list[int]]:
+    """The shot checked as ``render`` checks it: its job and frames (see ``plan_shot``)."""
+    from bgmatte.host_bridge.render import plan_shot
+
+    return plan_shot(
+        inputs,
+        args.out,
+        frames=frames,
+        params=params,
+        passes=passes,
+        half=args.half,
+        device=args.device,
+    )
+
+
 def _render_on_cluster(
     args: argparse.Namespace,
     inputs: dict[str, str | None],
@@ -280,7 +301,6 @@ def _render_on_cluster(
     from tqdm import tqdm
 
     from bgmatte.host_bridge.ray_render import render_on_ray
-    from bgmatte.host_bridge.render import plan_shot
 
     if args.preview:
         raise BgmatteError(
@@ -288,15 +308,7 @@ def _render_on_cluster(
             "is not made by a cluster render",
             "render with --cluster, then run the same render with --skip-existing --preview",
         )
-    job, todo = plan_shot(
-        inputs,
-        args.out,
-        frames=frames,
-        params=params,
-        passes=passes,
-        half=args.half,
-        device=args.device,
-    )
+    job, todo = _plan(args, inputs, frames, params, passes)
     quiet = True if args.quiet else None
     with tqdm(total=len(todo), unit="frame", disable=quiet, file=sys.stderr) as bar:
         result = render_on_ray(
@@ -331,18 +343,9 @@ def _submit_opencue(args: argparse.Namespace) -> int:
         render_command,
         submit,
     )
-    from bgmatte.host_bridge.render import plan_shot
 
     inputs, frames, params, passes = _shot(args)
-    _, todo = plan_shot(
-        inputs,
-        args.out,
-        frames=frames,
-        params=params,
-        passes=passes,
-        half=args.half,
-        device=args.device,
-    )
+    _, todo = _plan(args, inputs, frames, params, passes)
     spec, step = frame_range(todo)
     command = render_command(
         shlex.split(args.bgmatte),
