@@ -79,7 +79,6 @@ def run_demo(out: str, device: str = "cpu") -> int:
     )
     print(f"  alpha vs ground truth: SAD {sad:.3f}  MSE×1e3 {mse:.3f}")
     shadowed = (shot.alpha == 0.0) & (shot.shadow < 0.99)
-    assert matte.shadow is not None
     shadow_mae = float(np.abs(matte.shadow - shot.shadow)[shadowed].mean())
     print(
         f"  cast shadow: pass vs truth MAE {shadow_mae:.4f}, alpha there "
