@@ -208,14 +208,14 @@ class Effect:
 
     def identity(self, params: Mapping[str, Any]) -> str | None:
         """The input clip the output equals for these param values, or None: the aligned
-        clean plate pass when nothing aligns, matches or converts the clean plate."""
+        clean plate pass when nothing aligns, matches, shadows or converts the clean plate."""
         from bgmatte.plugin import colour
 
         values = host_values(params)
         if values["output"] != "aligned_clean_plate" or values["align"] != "off":
             return None
-        if values["match_exposure"]:
-            return None
+        if values["match_exposure"] or values["separate_shadows"]:
+            return None  # the clean plate as keyed against has the gain, or the shadow, on it
         space = values["colorspace"]  # host images are scene_linear: 'auto' converts nothing
         if space != "auto":
             try:

@@ -253,7 +253,10 @@ def test_identity_only_where_the_pass_is_the_clean_plate(host: Host, desc: dict[
     args = Props(OfxPropTime=[1.0], OfxImageEffectPropRenderWindow=[0, 0, W, H])
     default = _instance(host, desc, plate, clean)
     assert host.action("OfxImageEffectActionIsIdentity", default, args) == 14
-    params = {"output": "aligned_clean_plate", "align": "off", "match_exposure": 0}
+    params = {
+        "output": "aligned_clean_plate", "align": "off", "match_exposure": 0,
+        "separate_shadows": 0,
+    }  # fmt: skip
     same = _instance(host, desc, plate, clean, **params)
     out = Props()
     assert host.action("OfxImageEffectActionIsIdentity", same, args, out) == 0
@@ -262,6 +265,9 @@ def test_identity_only_where_the_pass_is_the_clean_plate(host: Host, desc: dict[
     assert np.array_equal(host.output(same), _rgba(clean))  # what the host will copy
     matched = _instance(host, desc, plate, clean, **{**params, "match_exposure": 1})
     assert host.action("OfxImageEffectActionIsIdentity", matched, args) == 14
+    # The clean plate as keyed against carries the subject's cast shadow when it is separated.
+    shadowed = _instance(host, desc, plate, clean, **{**params, "separate_shadows": 1})
+    assert host.action("OfxImageEffectActionIsIdentity", shadowed, args) == 14
 
 
 def test_progress_rises_and_abort_stops_quietly(host: Host, desc: dict[str, Any]) -> None:
