@@ -82,8 +82,8 @@ class Matte:
             raise BgmatteError(
                 "clean_plate",
                 f"{self.relight_problem}, so the {name} pass cannot be solved",
-                f"fix the alignment ({param('align')} homography, a clean plate shot nearer "
-                f"the plate) or drop the {name} pass",
+                f"give a clean plate that aligns (the same textured set, or {param('align')} "
+                f"off for a locked-off camera) or drop the {name} pass",
             )
         return self.shadow[..., None] if name == "shadow" else self.light
 

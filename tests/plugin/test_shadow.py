@@ -99,6 +99,6 @@ def test_a_shadow_pass_without_an_aligned_clean_plate_is_refused() -> None:
         matte.pass_pixels("shadow")
     assert err.value.spelled(lambda name: f"--{name.replace('_', '-')}") == (
         "clean_plate: the clean plate could not be aligned to the plate, so the shadow pass "
-        "cannot be solved; fix the alignment (--align homography, a clean plate shot nearer "
-        "the plate) or drop the shadow pass"
+        "cannot be solved; give a clean plate that aligns (the same textured set, or --align "
+        "off for a locked-off camera) or drop the shadow pass"
     )
