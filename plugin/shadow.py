@@ -40,6 +40,7 @@ MAX_LIGHT = 0.7  # log units: brighter than this (2×) is not a glow on the set 
 _SIGMA = 2.0  # solving-resolution px: the normalised convolution's reach
 _DENSITY_SIGMA = 1.5  # solving-resolution px: the neighbourhood an observation needs
 DENSITY = 0.4  # the share of that neighbourhood that must read as shadow too
+_REACH = 7  # solving-resolution px: the window a penumbra's darkest allowed value comes from
 
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1: the part of the frame a field may touch
@@ -147,8 +148,11 @@ def _sharpen(
     lightly smoothed and held within that span; inside a shadow and outside one the smooth
     field stands. Only the penumbra's box is read."""
     h, w = plate.shape[:2]
-    kernel = np.ones((3, 3), np.uint8)
-    lo_s, hi_s = cv2.erode(log_s, kernel), cv2.dilate(log_s, kernel)
+    # The span reaches 3 px (low resolution) towards the shadow's depth, so that a shadow's
+    # edge beside the subject, where the field is filled from farther away and comes out too
+    # light, can take the depth the plate shows there.
+    lo_s = cv2.erode(log_s, np.ones((_REACH, _REACH), np.uint8))
+    hi_s = cv2.dilate(log_s, np.ones((3, 3), np.uint8))
     span = (hi_s - lo_s).max(axis=2) > DARK
     if not span.any():
         return
