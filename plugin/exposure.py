@@ -43,8 +43,9 @@ def estimate_gain(plate: np.ndarray, clean_plate: np.ndarray) -> np.ndarray:
         else 1
     )
     factor = max(factor, 4) if min(plate.shape[:2]) >= 64 else 1
-    p = box_down(plate[..., :3].astype(np.float32), factor).reshape(-1, 3)
-    c = box_down(clean_plate[..., :3].astype(np.float32), factor).reshape(-1, 3)
+    # box_down takes float32 as it is (no frame-sized copy first)
+    p = box_down(plate[..., :3], factor).reshape(-1, 3)
+    c = box_down(clean_plate[..., :3], factor).reshape(-1, 3)
     floor = max(float(np.percentile(c, 5)), 1e-4)
     ok = np.all((c > floor) & (p > 1e-6), axis=1)
     if ok.sum() < 64:
@@ -74,5 +75,5 @@ def matched_clean_plate(plate: np.ndarray, clean_plate: np.ndarray, match: bool)
     if not match:  # as it is: no frame-sized copies of a product by one
         return np.asarray(clean_plate, np.float32)
     with stage("exposure"):
-        gain = estimate_gain(plate, clean_plate)
-        return (clean_plate * gain.astype(np.float32)).astype(np.float32)
+        gain = estimate_gain(plate, clean_plate).astype(np.float32)
+        return np.multiply(clean_plate, gain, dtype=np.float32)  # one pass, no copy after
