@@ -1,5 +1,5 @@
 """The subject's cast shadow and the light it adds to the set, from the plate and the clean
-plate, before the matte is keyed.
+plate: the shadow before the matte is keyed, the light after.
 
 Where the subject does not cover the set, ``plate / clean_plate`` is the shadow: a factor
 below 1, nearly equal in the three channels (the light that still reaches the set is the same
@@ -8,8 +8,9 @@ seen against the set has a texture of its own). ``plate - clean_plate`` is the a
 (glow, bounce): positive and smooth. Pixels that pass those tests are observations of the
 shadow or of the light; pixels where plate and clean plate agree are observations of none;
 the rest (the subject) are unknown. Each field is the normalised convolution of its
-observations (Knutsson and Westin, CVPR 1993), solved at about 320 px on the long side, where
-shadows and glows are smooth anyway and the noise is averaged down, and upsampled. Only pixels
+observations (Knutsson and Westin, CVPR 1993), solved coarse (the shadow at about 320 px on
+the long side, the light at about 120), where shadows and glows are smooth anyway and the
+noise is averaged down, and upsampled. Only pixels
 past a detection threshold are observations, and the shadow is shrunk by half of it (a
 garrote), so noise and exposure residue give exactly none.
 
@@ -103,20 +104,38 @@ def _up(x: np.ndarray, w: int, h: int) -> np.ndarray:
     return cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def _coarse(
+    plate: np.ndarray, clean_plate: np.ndarray, long_side: int
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, float]:
+    """The pair block-averaged to about ``long_side`` px on the long side: the factor, the
+    plate, the clean plate, its luminance and the floor below which it is too dark to
+    measure a ratio on."""
+    h, w = plate.shape[:2]
+    factor = max(1, round(max(h, w) / long_side))
+    p = box_down(plate, factor) if factor > 1 else plate.astype(np.float32)
+    c = box_down(clean_plate, factor) if factor > 1 else clean_plate.astype(np.float32)
+    lum_c = luma(c)
+    return factor, p, c, lum_c, max(float(np.percentile(lum_c, 2)), _EPS)
+
+
+def _log_ratio(p: np.ndarray, c: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(p, _EPS)) - np.log(np.maximum(c, _EPS))
+
+
+def _local_std(x: np.ndarray) -> np.ndarray:
+    """How much ``x`` varies around each pixel (its standard deviation under a σ = 1 blur)."""
+    local = _blur(x, 1.0)
+    return np.sqrt(np.maximum(_blur(x * x, 1.0) - local * local, 0.0))
+
+
 def relight(plate: np.ndarray, clean_plate: np.ndarray) -> Relight:
     """The subject's cast shadow on the set (see the module docstring), before keying;
     ``clean_plate`` exposure-matched and aligned to ``plate``."""
     h, w = plate.shape[:2]
-    factor = max(1, round(max(h, w) / _LONG_SIDE))
-    p = box_down(plate, factor) if factor > 1 else plate.astype(np.float32)
-    c = box_down(clean_plate, factor) if factor > 1 else clean_plate.astype(np.float32)
-    lum_c = luma(c)
-    floor = max(float(np.percentile(lum_c, 2)), _EPS)  # too dark to measure a ratio on
-    ratio = np.log(np.maximum(p, _EPS)) - np.log(np.maximum(c, _EPS))  # h×w×3
+    factor, p, c, lum_c, floor = _coarse(plate, clean_plate, _LONG_SIDE)
+    ratio = _log_ratio(p, c)  # h×w×3
     mean = ratio.mean(axis=2)
-    local = _blur(mean, 1.0)
-    rough = np.sqrt(np.maximum(_blur(mean * mean, 1.0) - local * local, 0.0))
-    measurable = (lum_c > floor) & (rough < SMOOTH)
+    measurable = (lum_c > floor) & (_local_std(mean) < SMOOTH)
     neutral = np.abs(ratio - mean[..., None]).max(axis=2) < NEUTRAL
     shadowed = measurable & neutral & (mean < -DARK)
     # A shadow is broad; the soft edge of a dark subject (a thin band that also reads as a
@@ -162,7 +181,7 @@ def _sharpen(
     lo, hi = _up(lo_s, w, h)[crop][band], _up(hi_s, w, h)[crop][band]
     p = cv2.blur(np.ascontiguousarray(plate[crop]), (3, 3))[band]
     c = cv2.blur(np.ascontiguousarray(clean_plate[crop]), (3, 3))[band]
-    ratio = np.log(np.maximum(p, _EPS)) - np.log(np.maximum(c, _EPS))
+    ratio = _log_ratio(p, c)
     neutral = np.abs(ratio - ratio.mean(axis=1, keepdims=True)).max(axis=1) < NEUTRAL
     region = full[crop]  # a view: written in place
     picked = region[band]
@@ -180,16 +199,10 @@ def light_left(plate: np.ndarray, clean_plate: np.ndarray, alpha: np.ndarray) ->
     difference stays smooth; its roughness is the difference's, relative to the set's local
     level."""
     h, w = plate.shape[:2]
-    factor = max(1, round(max(h, w) / _LIGHT_LONG_SIDE))
-    p = box_down(plate, factor) if factor > 1 else plate.astype(np.float32)
-    c = box_down(clean_plate, factor) if factor > 1 else clean_plate.astype(np.float32)
+    factor, p, c, lum_c, floor = _coarse(plate, clean_plate, _LIGHT_LONG_SIDE)
     bare = (box_down(alpha, factor)[..., 0] if factor > 1 else alpha) == 0.0
-    lum_c = luma(c)
-    floor = max(float(np.percentile(lum_c, 2)), _EPS)
-    mean = (np.log(np.maximum(p, _EPS)) - np.log(np.maximum(c, _EPS))).mean(axis=2)
-    diff = luma(p) - lum_c
-    d_local, c_local = _blur(diff, 1.0), np.maximum(_blur(lum_c, 1.0), _EPS)
-    rough = np.sqrt(np.maximum(_blur(diff * diff, 1.0) - d_local * d_local, 0.0)) / c_local
+    mean = _log_ratio(p, c).mean(axis=2)
+    rough = _local_std(luma(p) - lum_c) / np.maximum(_blur(lum_c, 1.0), _EPS)
     smooth = bare & (lum_c > floor) & (rough < SMOOTH_LIGHT)
     lit = smooth & (mean > BRIGHT) & (mean < MAX_LIGHT)
     if not lit.any():

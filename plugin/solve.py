@@ -42,10 +42,11 @@ class Inputs:
 
 @dataclass(frozen=True)
 class Keyed:
-    """A frame after the engine: its checked inputs, the subject's shadow and light on the
-    set, and the engine's result (alpha, the clean plate as used, debug passes), before the
-    foreground is solved. ``relight_problem``: why the shadow and light passes could not be
-    solved ('' when they were, or when ``separate_shadows`` is off)."""
+    """A frame after the engine: its checked inputs, the subject's cast shadow on the set,
+    and the engine's result (alpha, the clean plate as used, debug passes), before the
+    foreground (and the light left on the set) is solved. ``relight_problem``: why the
+    shadow and light passes could not be solved ('' when they were, or when
+    ``separate_shadows`` is off)."""
 
     inputs: Inputs
     result: EngineResult
@@ -118,8 +119,8 @@ def key(
     if params["separate_shadows"] and aligned.report.status == "failed":
         problem = "the clean plate could not be aligned to the plate"
     elif params["separate_shadows"]:
-        # The shadow and light are measured against the exposure-matched clean plate; the
-        # engine then keys against it with them on (and matches no exposure again).
+        # The shadow is measured against the exposure-matched clean plate; the engine then
+        # keys against it with the shadow on (and matches no exposure again).
         clean = matched_clean_plate(inputs.plate, clean, params["match_exposure"])
         with stage("shadow"):
             relit = shadow.relight(inputs.plate, clean)
