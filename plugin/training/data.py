@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from bgmatte.plugin.training import procedural
+from bgmatte.plugin.training import hard_cases, procedural
 
 # Probabilities (p_*) and amounts of the augmentations; override any of them with the
 # sampler's ``augment`` mapping (0 switches a probability off). Unknown keys are an error.
@@ -67,7 +67,15 @@ DEFAULT_AUGMENT: dict[str, float] = {
     # P(the clean plate is then matched to the plate's exposure and white balance by the
     # engines' own estimate, as both engines do before keying): train on what inference feeds
     "match_exposure": 0.0,
+    # hard cases (hard_cases.py), each from the sample's own stream: off unless a stage sets them
+    "camouflage": 0.0,  # P(the background takes the subject's colours behind much of it)
+    "thin_strands": 0.0,  # P(1-2 px strands and wires over the subject, background textured)
+    "veil": 0.0,  # P(a semi-transparent layer over or under the subject, background textured)
+    "added_light": 0.0,  # P(glow / highlights the subject adds to the plate's background)
 }
+
+
+_HARD = ("camouflage", "thin_strands", "veil", "added_light")
 
 
 def _classical_matte(plate: np.ndarray, clean_plate: np.ndarray) -> np.ndarray:
@@ -267,10 +275,12 @@ class CompositeSampler:
         canvas: np.ndarray,
         fg: np.ndarray,
         alpha: np.ndarray,
+        light: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Plate, clean plate and the plate's background from the background canvas.
 
         Shadows draw from their own stream, so switching them leaves the clean plate as is.
+        ``light``: added to the plate's background only (the subject's glow, H×W×3).
         """
         aug = self.augment
         size = alpha.shape[0]
@@ -284,6 +294,8 @@ class CompositeSampler:
             sigma = rng.uniform(1.0, 4.0)
             canvas = ndimage.gaussian_filter(canvas, (sigma, sigma, 0), mode="nearest")
         background = canvas[m : m + size, m : m + size].copy()
+        if light is not None:
+            background += light
         if r_shadow.random() < aug["shadow"]:
             lo = max(8, size // 4)
             blobs = procedural.ellipses(
@@ -373,11 +385,38 @@ class CompositeSampler:
         seg = ndimage.gaussian_filter(seg, rng.uniform(1.0, 3.0), mode="nearest")
         return np.clip(seg, 0.0, 1.0).astype(np.float32)
 
+    def _hard_cases(
+        self, rng: np.random.Generator, fg: np.ndarray, alpha: np.ndarray, canvas: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Foreground, alpha, canvas and added light after the hard-case generators drawn
+        (each with its own probability; none drawn: the inputs as they are)."""
+        aug = self.augment
+        drawn = {k: aug[k] > 0 and rng.random() < aug[k] for k in _HARD}
+        if not any(drawn.values()):
+            return fg, alpha, canvas, None
+        if drawn["thin_strands"] or drawn["veil"]:
+            canvas = hard_cases.texture(rng, canvas)
+        if drawn["camouflage"]:  # after the texture: what is behind the subject is its colour
+            canvas = hard_cases.camouflage(rng, canvas, fg, alpha, _MARGIN)
+        if drawn["thin_strands"] or drawn["veil"]:
+            layer: procedural.Layer = (fg * alpha[..., None], alpha)
+            if drawn["veil"]:
+                layer = hard_cases.veil(rng, layer)
+            if drawn["thin_strands"]:
+                layer = hard_cases.thin_strands(rng, canvas, layer)
+            fg, alpha = procedural.unpremultiply(layer)
+        size = alpha.shape[0]
+        inner = canvas[_MARGIN : _MARGIN + size, _MARGIN : _MARGIN + size]
+        light = hard_cases.added_light(rng, inner) if drawn["added_light"] else None
+        return fg, alpha, canvas, light
+
     def _one(self, rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:
-        r_fg, r_bg, r_cap, r_shadow, r_seg = rng.spawn(5)
+        # a sixth stream for the hard cases: the first five are those of earlier stages
+        r_fg, r_bg, r_cap, r_shadow, r_seg, r_hard = rng.spawn(6)
         fg, alpha = self._foreground(r_fg, size)
         canvas = self._background(r_bg, size)
-        out = self._capture(r_cap, r_shadow, canvas, fg, alpha)
+        fg, alpha, canvas, light = self._hard_cases(r_hard, fg, alpha, canvas)
+        out = self._capture(r_cap, r_shadow, canvas, fg, alpha, light)
         has = r_seg.random() < self.augment["segmentation"]
         if (
             has

@@ -1,0 +1,101 @@
+"""Hard-case generators of the training composites (issue 16): each does what it says, drawn
+through the sampler with its own probability (procedural data only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from bgmatte.bench.metrics import strand_mask
+from bgmatte.plugin.training import hard_cases, procedural
+from bgmatte.plugin.training.data import DEFAULT_AUGMENT, CompositeSampler
+
+SIZE = 96
+HARD = ("camouflage", "thin_strands", "veil", "added_light")
+QUIET = {"noise": 0.0, "misalign": 0.0, "exposure": 0.0, "white_balance": 0.0, "shadow": 0.0}
+QUIET |= {"similar_colour": 0.0, "defocus": 0.0, "empty": 0.0, "full": 0.0, "layers": 0.0}
+
+
+def _batch(**on: float) -> dict[str, np.ndarray]:
+    return CompositeSampler(None, augment=QUIET | on, seed=5).sample(step=2, batch=8, size=SIZE)
+
+
+@pytest.fixture(scope="module")
+def plain() -> dict[str, np.ndarray]:
+    return _batch()
+
+
+def test_off_by_default() -> None:
+    assert all(DEFAULT_AUGMENT[k] == 0.0 for k in HARD)
+
+
+def test_camouflage_puts_the_subjects_colour_behind_it(plain: dict[str, np.ndarray]) -> None:
+    b = _batch(camouflage=1.0)
+    np.testing.assert_array_equal(b["alpha"], plain["alpha"])  # the subject is the same
+
+    def hidden(batch: dict[str, np.ndarray]) -> float:
+        """Share of the solid subject's pixels whose background is within 5 % of it."""
+        solid = batch["alpha"][:, 0] > 0.99
+        fg, bg = batch["foreground"], batch["background"]
+        rel = np.abs(bg - fg).max(1) / np.maximum(fg.max(1), 1e-3)
+        return float((rel < 0.05)[solid].mean())
+
+    assert hidden(b) > 0.3 and hidden(plain) < 0.05
+    # the plate says nothing there: plate equals clean plate within the tolerance
+    solid = b["alpha"][:, 0] > 0.99
+    rel = np.abs(b["plate"] - b["clean_plate"]).max(1) / np.maximum(b["plate"].max(1), 1e-3)
+    assert (rel < 0.05)[solid].mean() > 0.3
+
+
+def test_camouflage_leaves_an_empty_frame_alone() -> None:
+    rng = np.random.default_rng(0)
+    canvas = rng.random((SIZE + 16, SIZE + 16, 3), dtype=np.float32)
+    fg, alpha = np.zeros((SIZE, SIZE, 3), np.float32), np.zeros((SIZE, SIZE), np.float32)
+    np.testing.assert_array_equal(hard_cases.camouflage(rng, canvas, fg, alpha, 8), canvas)
+
+
+def test_thin_strands_are_one_to_two_pixels_over_texture(plain: dict[str, np.ndarray]) -> None:
+    b = _batch(thin_strands=1.0)
+    assert (b["alpha"] >= plain["alpha"] - 1e-6).all()  # strands go over the subject
+    thin_before = sum(strand_mask(a[0]).sum() for a in plain["alpha"])
+    thin_after = sum(strand_mask(a[0]).sum() for a in b["alpha"])
+    assert thin_after > thin_before + 8 * 50  # tens of strand pixels per sample
+
+    # texture at the strands' scale: the background's fine detail grows
+    def fine(x: np.ndarray) -> float:
+        return float(np.abs(np.diff(np.log(x + 1e-3), axis=-1)).mean())
+
+    assert fine(b["background"]) > 1.5 * fine(plain["background"])
+
+
+def test_thin_strands_width() -> None:
+    rng = np.random.default_rng(1)
+    canvas = np.full((SIZE + 16, SIZE + 16, 3), 0.2, np.float32)
+    empty: procedural.Layer = (
+        np.zeros((SIZE, SIZE, 3), np.float32),
+        np.zeros((SIZE, SIZE), np.float32),
+    )
+    _prem, a = hard_cases.thin_strands(rng, canvas, empty)
+    assert a.max() > 0.5  # 1-2 px: a core of more than half coverage
+    # thin: a grey-level opening by a 3×3 square (anything under 3 px wide) removes most of it
+    thin = a - ndimage.grey_opening(a, size=(3, 3))
+    assert thin.sum() > 0.8 * a.sum()
+
+
+def test_veil_is_semi_transparent_over_texture(plain: dict[str, np.ndarray]) -> None:
+    b = _batch(veil=1.0)
+    soft = (b["alpha"] > 0.2) & (b["alpha"] < 0.8)
+    soft0 = (plain["alpha"] > 0.2) & (plain["alpha"] < 0.8)
+    assert soft.mean() > soft0.mean() + 0.05  # large semi-transparent areas
+
+
+def test_added_light_brightens_the_plates_background_only(plain: dict[str, np.ndarray]) -> None:
+    b = _batch(added_light=1.0)
+    for k in ("alpha", "foreground", "clean_plate"):
+        np.testing.assert_array_equal(b[k], plain[k])
+    added = b["background"] - plain["background"]
+    assert added.min() >= 0.0 and (added.max((1, 2, 3)) > 0.01).all()
+    # where the subject is not, the plate is brighter than the clean plate by the light
+    a = b["alpha"]
+    np.testing.assert_allclose(b["plate"] - plain["plate"], (1 - a) * added, atol=1e-5)
