@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from bgmatte.bench import metrics
 from bgmatte.bench.scenes.shadow_shot import make_shadow_shot
 from bgmatte.host_bridge.arrays import ArrayFetcher
 from bgmatte.host_bridge.contact_sheet import contact_sheet
@@ -77,7 +78,12 @@ def run_demo(out: str, device: str = "cpu") -> int:
     print(
         f"bgmatte demo: {shot.plate.shape[1]}x{shot.plate.shape[0]}, engine {node.values['engine']}"
     )
-    print(f"  alpha vs ground truth: SAD {sad:.3f}  MSE×1e3 {mse:.3f}")
+    grad = metrics.gradient_error(matte.alpha, shot.alpha)
+    strand = metrics.strand_recall(matte.alpha, shot.alpha)
+    print(
+        f"  alpha vs ground truth: SAD {sad:.3f}  MSE×1e3 {mse:.3f}  Grad {grad:.3f}"
+        f"  strand recall {strand:.3f}"
+    )
     shadowed = (shot.alpha == 0.0) & (shot.shadow < 0.99)
     shadow_mae = float(np.abs(matte.shadow - shot.shadow)[shadowed].mean())
     print(

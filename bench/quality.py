@@ -1,6 +1,7 @@
 """``bgmatte bench quality``: per case and mean, SAD / MSE / gradient / connectivity errors
-(Rhemann et al. 2009, :mod:`bgmatte.bench.metrics`) of each engine on case folders in the
-shared benchmark format (plate.exr, clean_plate.exr, alpha_gt.exr, optionally fg_gt.exr)."""
+(Rhemann et al. 2009, :mod:`bgmatte.bench.metrics`) and strand recall of each engine on case
+folders in the shared benchmark format (plate.exr, clean_plate.exr, alpha_gt.exr, optionally
+fg_gt.exr)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import numpy as np
 from bgmatte.bench.command import Benchmark, add_settings, settings
 from bgmatte.bench.table import means, print_header, print_row
 
-_SCORES = ("sad", "mse", "grad", "conn", "fg_mse")
+_SCORES = ("sad", "mse", "grad", "strand", "conn", "fg_mse")
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def score_case(
         "sad": metrics.sad(got.alpha, true),
         "mse": metrics.mse(got.alpha, true),
         "grad": metrics.gradient_error(got.alpha, true),
+        "strand": metrics.strand_recall(got.alpha, true),
         "conn": metrics.connectivity_error(got.alpha, true),
         "fg_mse": (
             float("nan")
@@ -110,8 +112,10 @@ def write_sheet(path: Path, case: Case, got: Any) -> None:
 
 
 def print_table_header() -> None:
-    titles = ("case", "engine", "SAD", "MSE×1e3", "Grad", "Conn", "FG MSE×1e3", "s/frame")
-    print_header(titles, "llrrrrrr")
+    titles = ("case", "engine", "SAD", "MSE×1e3", "Grad", "Strand", "Conn", "FG MSE×1e3", "s/frame")
+    print_header(
+        titles, "llrrrrrrr", " (Strand: recall of thin-structure pixels, higher is better)"
+    )
 
 
 def print_case(row: dict) -> None:
@@ -122,7 +126,14 @@ def print_case(row: dict) -> None:
 
 def print_means(rows: Sequence[dict], engines: Sequence[str]) -> None:
     for engine in engines:
-        mean = means([r for r in rows if r["engine"] == engine], _SCORES)
+        mine = [r for r in rows if r["engine"] == engine]
+        mean = means(mine, _SCORES)
+        # cases without thin structure have no strand recall (NaN): the mean is over the rest
+        mean["strand"] = (
+            float(np.nanmean([r["strand"] for r in mine]))
+            if any(np.isfinite(r["strand"]) for r in mine)
+            else float("nan")
+        )
         print_row(["**mean**", engine, *(f"{mean[k]:.3f}" for k in _SCORES), ""])
 
 

@@ -41,6 +41,8 @@ def test_quality_scores_cases_and_writes_sheets(
     assert f"| tiny01 | classical | {rows[0]['sad']:.3f} |" in out
     assert "| **mean** | classical |" in out
     assert np.isfinite(rows[0]["conn"])
+    assert rows[0]["strand"] == metrics.strand_recall(ref, shot.alpha)
+    assert 0.0 < rows[0]["strand"] <= 1.0  # the demo subject's hair
 
 
 def test_sad_by_alpha_splits_the_sad_into_over_and_under_per_bin() -> None:
@@ -70,6 +72,26 @@ def test_quality_by_alpha_prints_the_table(
     out = capsys.readouterr().out
     assert "| case | engine | 0 | [0.00, 0.05) |" in out
     assert "| c01 | classical | +" in out
+
+
+def test_strand_recall_counts_thin_structure_only() -> None:
+    yy, xx = np.mgrid[0:64, 0:64].astype(np.float32)
+    disc = np.clip(20.5 - np.hypot(yy - 32, xx - 20), 0, 1)  # solid, a 1-px soft edge
+    true = disc.copy()
+    true[:, 50] = 0.6  # a one-pixel strand
+    true[:, 51] = 0.2  # its anti-aliased side
+    mask = metrics.strand_mask(true)
+    assert mask[:, 50].all() and mask[:, 51].all()
+    assert not mask[:, :45].any()  # the disc's soft edge is not a strand
+    assert metrics.strand_recall(true, true) == 1.0
+    dropped = disc  # the strand keyed as background
+    assert metrics.strand_recall(dropped, true) == 0.0
+    close = true + 0.15 * (xx == 50)  # within 0.2: recovered
+    assert metrics.strand_recall(close, true) == 1.0
+    half = true.copy()
+    half[32:, 50:52] = 0.0  # half of it dropped
+    assert metrics.strand_recall(half, true) == pytest.approx(0.5)
+    assert np.isnan(metrics.strand_recall(disc, disc))  # no thin structure: no figure
 
 
 def test_foreground_mse_counts_every_pixel_where_the_subject_shows() -> None:

@@ -26,6 +26,9 @@ def test_demo_writes_exrs_and_contact_sheet_and_a_small_error(
     match = re.search(r"alpha vs ground truth: SAD (\d+\.\d+) ", stdout)
     assert match is not None, stdout
     assert 0.0 < float(match.group(1)) < 15.0
+    recall = re.search(r"strand recall (\d+\.\d+)", stdout)
+    assert recall is not None, stdout
+    assert 0.0 < float(recall.group(1)) <= 1.0  # the demo's hair has thin strands
 
     spec, pixels = kit.exr_header(str(out / "matte.exr"))
     names = list(spec.channelnames)
