@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from bgmatte.errors import BgmatteError
 from bgmatte.plugin.model.network import load_network
+from bgmatte.plugin.training import train as train_module
 from bgmatte.plugin.training.losses import band_alpha_loss, matting_losses, unknown_band
-from bgmatte.plugin.training.train import detail_hint, load_config, train
+from bgmatte.plugin.training.train import detail_hint, load_config, train, training_precision
 
 CONFIG = """
 [model]
@@ -94,11 +96,52 @@ def test_unknown_train_key_is_named(tmp_path: Path) -> None:
     msg = (
         "config: unknown train keys ['stepz']; use ['backbone_scale', 'backbone_scales', "
         "'batch', 'checkpoint_every', 'device', 'ema', 'image_every', 'log_every', 'lr', "
-        "'refine_detail', 'refine_sample_pixels', 'seed', 'size', 'steps', 'threads', "
+        "'precision', 'refine_detail', 'refine_sample_pixels', 'seed', 'size', 'steps', 'threads', "
         "'unknown_weight', 'val_batch', 'warmup', 'weight_decay', 'workers']"
     )
     with pytest.raises(BgmatteError, match=f"^{re.escape(msg)}$"):
         load_config(path)
+
+
+def test_training_precision_is_bf16_only_where_it_pays(monkeypatch: pytest.MonkeyPatch) -> None:
+    for measured in ("bf16", "fp32"):  # what this CPU's micro-benchmark chose
+        monkeypatch.setattr(train_module, "cpu_precision", lambda _="auto", m=measured: m)
+        assert training_precision("cpu", "auto", torch.float32) == measured
+        assert training_precision("cpu", "fp32", torch.float32) == "fp32"
+        assert training_precision("cpu", "bf16", torch.float32) == "bf16"
+        assert training_precision("cuda:0", "auto", torch.float32) == "bf16"
+        # a float64 model checks the maths to the bit: never autocast
+        assert training_precision("cpu", "bf16", torch.float64) == "fp32"
+    msg = "config: train precision 'fp16' is unknown; use auto, fp32 or bf16"
+    with pytest.raises(BgmatteError, match=f"^{re.escape(msg)}$"):
+        training_precision("cpu", "fp16", torch.float32)
+
+
+def test_a_bf16_run_steps_in_bf16_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bgmatte.plugin.model.network import MattingNetwork
+
+    dtypes: list[torch.dtype] = []
+    forward = MattingNetwork.forward
+
+    def spy(self: MattingNetwork, *args: Any, **kwargs: Any) -> Any:
+        conv = next(m for m in self.modules() if isinstance(m, torch.nn.Conv2d))
+        seen = conv.register_forward_hook(lambda _m, _i, out: dtypes.append(out.dtype))
+        try:
+            return forward(self, *args, **kwargs)
+        finally:
+            seen.remove()
+
+    monkeypatch.setattr(MattingNetwork, "forward", spy)
+    monkeypatch.setattr(train_module, "cpu_precision", lambda _="auto": "bf16")
+    path = tmp_path / "bf16.toml"
+    path.write_text(CONFIG.replace("steps = 3", "steps = 2"))
+    with safe_open(str(train(path, tmp_path / "run")), "pt") as f:
+        meta = f.metadata()
+    assert dtypes and set(dtypes) == {torch.bfloat16}  # training steps and validation
+    assert '"precision": "bf16"' in meta["train_config"]
+    assert "steps_per_second" in (tmp_path / "run" / "report.html").read_text()
 
 
 def _spy_forward(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, float, dict[str, Any]]]:
