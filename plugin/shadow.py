@@ -128,6 +128,13 @@ def _local_std(x: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(_blur(x * x, 1.0) - local * local, 0.0))
 
 
+def _roughness(x: np.ndarray) -> np.ndarray:
+    """How much ``x`` varies around each pixel beyond a smooth trend: the RMS, under a σ = 1
+    blur, of what a σ = 1 blur leaves out. A glow's slope passes; texture and edges do not."""
+    fine = x - _blur(x, 1.0)
+    return np.sqrt(_blur(fine * fine, 1.0))
+
+
 def relight(plate: np.ndarray, clean_plate: np.ndarray) -> Relight:
     """The subject's cast shadow on the set (see the module docstring), before keying;
     ``clean_plate`` exposure-matched and aligned to ``plate``."""
@@ -202,7 +209,7 @@ def light_left(plate: np.ndarray, clean_plate: np.ndarray, alpha: np.ndarray) ->
     factor, p, c, lum_c, floor = _coarse(plate, clean_plate, _LIGHT_LONG_SIDE)
     bare = (box_down(alpha, factor)[..., 0] if factor > 1 else alpha) == 0.0
     mean = _log_ratio(p, c).mean(axis=2)
-    rough = _local_std(luma(p) - lum_c) / np.maximum(_blur(lum_c, 1.0), _EPS)
+    rough = _roughness(luma(p) - lum_c) / np.maximum(_blur(lum_c, 1.0), _EPS)
     smooth = bare & (lum_c > floor) & (rough < SMOOTH_LIGHT)
     lit = smooth & (mean > BRIGHT) & (mean < MAX_LIGHT)
     if not lit.any():
