@@ -66,6 +66,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # > 0: the alpha loss again over the unknown band only, this much of it
     # (:func:`bgmatte.plugin.training.losses.band_alpha_loss`). 0 = off.
     "unknown_weight": 0.0,
+    # "refiner": train the refiner alone; the base network (encoder, ASPP, decoder) stays as
+    # loaded, its batch norms and dropout in inference mode. "" = the whole network.
+    "train_only": "",
     "log_every": 25,
     "image_every": 250,
     "checkpoint_every": 250,
@@ -346,6 +349,8 @@ def _train(
     if shards is not None:
         _synchronise(model)
     run = _restore(model, opt, cfg, dev, out / "checkpoint.pt", init=init, resume=resume)
+    for part in _frozen(model, t["train_only"]):
+        part.requires_grad_(False)  # AdamW then skips them: no gradient, no weight decay
     if shards is not None:
         run.net = _data_parallel(model, dev)
     dtype = torch.get_default_dtype()  # the model's: float32, or float64 to check the maths
@@ -599,6 +604,8 @@ def _train_step(
     for group in opt.param_groups:
         group["lr"] = _lr(step, cfg)
     model.train()
+    for part in _frozen(model, t["train_only"]):
+        part.eval()  # batch norm statistics and dropout as at inference
     if t["backbone_scales"]:  # the base scales inference uses (auto: 1/2 up to 1K)
         model.backbone_scale = float(t["backbone_scales"][step % len(t["backbone_scales"])])
     hint = None
@@ -616,12 +623,24 @@ def _train_step(
         )
     model.backbone_scale = float(t["backbone_scale"])  # validation and the saved model
     opt.zero_grad(set_to_none=True)
-    terms["total"].backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
+    if terms["total"].requires_grad:  # a frozen base and no patch refined: nothing to learn
+        terms["total"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
     if run.average is not None:
         update_average(run.average, run.model, float(t["ema"]))
     return terms if shards is None else shards.mean(terms)
+
+
+def _frozen(model: MattingNetwork, train_only: str) -> list[torch.nn.Module]:
+    """The parts of ``model`` that ``train_only`` keeps as loaded (see ``TRAIN_DEFAULTS``)."""
+    if train_only == "":
+        return []
+    if train_only == "refiner":
+        return [model.backbone, model.aspp, model.decoder]
+    raise BgmatteError(
+        param("config"), f"train_only {train_only!r} is unknown", 'use "" or "refiner"'
+    )
 
 
 def _loss_dtype(t: torch.Tensor) -> torch.dtype:

@@ -96,8 +96,9 @@ def test_unknown_train_key_is_named(tmp_path: Path) -> None:
     msg = (
         "config: unknown train keys ['stepz']; use ['backbone_scale', 'backbone_scales', "
         "'batch', 'checkpoint_every', 'device', 'ema', 'image_every', 'log_every', 'lr', "
-        "'precision', 'refine_detail', 'refine_sample_pixels', 'seed', 'size', 'steps', 'threads', "
-        "'unknown_weight', 'val_batch', 'warmup', 'weight_decay', 'workers']"
+        "'precision', 'refine_detail', 'refine_sample_pixels', 'seed', 'size', 'steps', "
+        "'threads', 'train_only', 'unknown_weight', 'val_batch', 'warmup', 'weight_decay', "
+        "'workers']"
     )
     with pytest.raises(BgmatteError, match=f"^{re.escape(msg)}$"):
         load_config(path)
@@ -142,6 +143,24 @@ def test_a_bf16_run_steps_in_bf16_and_says_so(
     assert dtypes and set(dtypes) == {torch.bfloat16}  # training steps and validation
     assert '"precision": "bf16"' in meta["train_config"]
     assert "steps_per_second" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_train_only_the_refiner_keeps_the_base_as_loaded(config: Path, tmp_path: Path) -> None:
+    first = load_file(train(config, tmp_path / "a"))
+    path = tmp_path / "refiner.toml"
+    path.write_text(CONFIG.replace("steps = 3", 'steps = 3\ntrain_only = "refiner"'))
+    second = load_file(train(path, tmp_path / "b", init=tmp_path / "a" / "model.safetensors"))
+    base = [k for k in first if not k.startswith("refiner.")]
+    refiner = [k for k in first if k.startswith("refiner.") and "running" not in k]
+    assert base and refiner
+    # weights and batch-norm statistics of the base alike to the bit; the refiner trained
+    assert all(torch.equal(first[k], second[k]) for k in base)
+    assert any(not torch.equal(first[k], second[k]) for k in refiner)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(CONFIG.replace("steps = 3", 'steps = 3\ntrain_only = "decoder"'))
+    msg = 'config: train_only \'decoder\' is unknown; use "" or "refiner"'
+    with pytest.raises(BgmatteError, match=f"^{re.escape(msg)}$"):
+        train(bad, tmp_path / "c")
 
 
 def _spy_forward(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, float, dict[str, Any]]]:
