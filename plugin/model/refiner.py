@@ -35,6 +35,16 @@ MIN_ERROR = 0.02
 Encode = Callable[[torch.Tensor], torch.Tensor]
 
 
+def detail_hint(alpha: torch.Tensor, scale: float) -> torch.Tensor:
+    """(B, 1, H, W) alpha → (B, 1, H, W): how far it is from its own image on the base
+    network's grid (area-downscaled by ``scale``, upsampled bilinearly), i.e. the detail only
+    the refiner can restore: thin strands, wires, fine holes. Training takes it of the true
+    alpha, inference of the soft segmentation prior (``refine_detail``)."""
+    k = round(1 / scale)
+    coarse = F.interpolate(F.avg_pool2d(alpha, k), alpha.shape[2:], mode="bilinear")
+    return (alpha - coarse).abs()
+
+
 def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
@@ -217,7 +227,7 @@ class Refiner(nn.Module):
         ``seg`` (B, 1, H, W): the prior in [0, 1] (zeros where absent), used with ``prior``;
         ``hint`` (B, 1, H, W), training only: added to the error map (its maximum over each
         4×4 cell) when patches are selected, so the refiner also trains where the hint says
-        (see :func:`bgmatte.plugin.training.train.detail_hint`)."""
+        (see :func:`detail_hint`)."""
         h, w = src.shape[2:]
         if self.prior and seg is None:
             seg = torch.zeros_like(src[:, :1])

@@ -42,6 +42,7 @@ from bgmatte.plugin import display
 from bgmatte.plugin.model import encoding
 from bgmatte.plugin.model.network import MattingNetwork, NetworkConfig, save_weights
 from bgmatte.plugin.model.precision import cpu_precision
+from bgmatte.plugin.model.refiner import detail_hint
 from bgmatte.plugin.training.average import update_average
 from bgmatte.plugin.training.distributed import Shards, launch
 from bgmatte.plugin.training.losses import matting_losses
@@ -166,15 +167,6 @@ def _lr(step: int, cfg: dict[str, Any]) -> float:
         return float(t["lr"]) * (step + 1) / t["warmup"]
     progress = (step - t["warmup"]) / max(1, t["steps"] - t["warmup"])
     return float(t["lr"]) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-
-
-def detail_hint(alpha: torch.Tensor, scale: float) -> torch.Tensor:
-    """(B, 1, H, W) true alpha → (B, 1, H, W): how far it is from its own image on the base
-    network's grid (area-downscaled by ``scale``, upsampled bilinearly), i.e. the detail only
-    the refiner can restore: thin strands, wires, fine holes."""
-    k = round(1 / scale)
-    coarse = F.interpolate(F.avg_pool2d(alpha, k), alpha.shape[2:], mode="bilinear")
-    return (alpha - coarse).abs()
 
 
 def _forward(

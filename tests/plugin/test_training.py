@@ -13,9 +13,10 @@ from safetensors.torch import load_file
 
 from bgmatte.errors import BgmatteError
 from bgmatte.plugin.model.network import load_network
+from bgmatte.plugin.model.refiner import detail_hint
 from bgmatte.plugin.training import train as train_module
 from bgmatte.plugin.training.losses import band_alpha_loss, matting_losses, unknown_band
-from bgmatte.plugin.training.train import detail_hint, load_config, train, training_precision
+from bgmatte.plugin.training.train import load_config, train, training_precision
 
 CONFIG = """
 [model]
