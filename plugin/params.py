@@ -257,6 +257,16 @@ PARAMS: tuple[Param, ...] = (
         range=(0.0, 1.0),
     ),
     Param(
+        "refine_detail",
+        "Refine detail",
+        "Also refine where the soft segmentation prior has detail the base network's grid "
+        "cannot hold (strands, wires), with this weight beside the error map; 0 = the error "
+        "map alone.",
+        "float",
+        0.0,
+        range=(0.0, 4.0),
+    ),
+    Param(
         "ensemble",
         "Ensemble",
         "'flips' runs the network four times, on the frame as is, mirrored, upside down and "

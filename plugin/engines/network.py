@@ -184,7 +184,10 @@ def run(
         outs: list[tuple[torch.Tensor, ...]] = []
         for dims in passes:  # each pass on the flipped frame, its outputs flipped back
             inputs = [None if t is None else _flip(t, dims) for t in (src, bgr, seg)]
-            out = model(*inputs, alpha_only=True)
+            hint = None
+            if params["refine_detail"] > 0 and inputs[2] is not None:
+                hint = params["refine_detail"] * refiner.detail_hint(inputs[2], scale)
+            out = model(*inputs, alpha_only=True, refine_hint=hint)
             outs.append(tuple(_flip(out[i].float(), dims) for i in (0, 2, 4)))
         if len(outs) == 1:  # its outputs as they are: no frame-sized sum and division
             pha, pha_sm, err_sm = outs[0]

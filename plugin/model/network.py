@@ -162,7 +162,8 @@ class MattingNetwork(nn.Module):
     ) -> tuple[torch.Tensor | None, ...]:
         """src, bgr (B, 3, H, W) in input space; seg (B, 1, H, W) or None; ``has_seg`` (B,)
         says per sample whether ``seg`` is real (default: all, when seg is given);
-        ``refine_hint`` (B, 1, H, W), training only: more reason to refine a patch (see
+        ``refine_hint`` (B, 1, H, W): more reason to refine a patch (in training the true
+        alpha's detail, at inference the prior's with ``refine_detail``; see
         :meth:`.Refiner.forward`).
 
         Returns pha (B,1,H,W), fgr (B,3,H,W; None when ``alpha_only``), pha_sm, fgr_sm,

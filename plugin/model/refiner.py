@@ -225,7 +225,7 @@ class Refiner(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """``encode`` maps full-resolution src/bgr into network space (applied to the crops);
         ``seg`` (B, 1, H, W): the prior in [0, 1] (zeros where absent), used with ``prior``;
-        ``hint`` (B, 1, H, W), training only: added to the error map (its maximum over each
+        ``hint`` (B, 1, H, W): added to the error map (its maximum over each
         4×4 cell) when patches are selected, so the refiner also trains where the hint says
         (see :func:`detail_hint`)."""
         h, w = src.shape[2:]

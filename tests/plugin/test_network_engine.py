@@ -84,6 +84,38 @@ def test_refinement_changes_the_matte(small_shot: DemoShot, tiny_weights: str) -
     assert not np.array_equal(off.alpha, on.alpha)
 
 
+def test_refine_detail_sends_the_refiner_where_the_prior_has_detail(
+    small_shot: DemoShot, tiny_weights: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bgmatte.plugin.model.refiner import Refiner
+
+    chosen: list[torch.Tensor] = []
+    select = Refiner.select
+
+    def spy(self: Refiner, err: torch.Tensor) -> torch.Tensor:
+        chosen.append(select(self, err))
+        return chosen[-1]
+
+    monkeypatch.setattr(Refiner, "select", spy)
+    args = (small_shot.plate, small_shot.clean_plate, small_shot.alpha)  # the hair in the prior
+    plain = bgmatte.matte(*args, engine="network", weights=tiny_weights, refine_fraction=0.05)
+    hinted = bgmatte.matte(
+        *args, engine="network", weights=tiny_weights, refine_fraction=0.05, refine_detail=4.0
+    )
+    assert not torch.equal(chosen[0], chosen[1])
+    assert not np.array_equal(plain.alpha, hinted.alpha)
+    # the patches it adds lie where the prior differs from its image on the base's grid (1/2,
+    # auto for small frames), on the frame as the engine pads it
+    from bgmatte.plugin.model.refiner import detail_hint
+
+    h, w = small_shot.alpha.shape
+    prior = torch.from_numpy(small_shot.alpha)[None, None]
+    prior = torch.nn.functional.pad(prior, (0, -w % 8, 0, -h % 8), mode="replicate")
+    detail = torch.nn.functional.max_pool2d(detail_hint(prior, 0.5), 4)[0, 0]
+    added = (chosen[1] > chosen[0])[0, 0]
+    assert added.any() and detail[added].mean() > 2 * detail.mean()
+
+
 def test_segmentation_input_is_used(small_shot: DemoShot, tiny_weights: str) -> None:
     args = (small_shot.plate, small_shot.clean_plate)
     without = bgmatte.matte(*args, engine="network", weights=tiny_weights)
