@@ -16,17 +16,11 @@ from bgmatte.host_bridge.imageio import write_exr
 from bgmatte.plugin import colour, foreground
 from bgmatte.plugin.display import write_png
 from bgmatte.plugin.node import Node
+from bgmatte.plugin.params import PASSES
 
-_LAYERS = (
-    "alpha",
-    "foreground",
-    "composite",
-    "shadow",
-    "light",
-    "difference",
-    "segmentation",
-    "error",
-)
+# every pass as a named layer but the primary (rgba) and the aligned clean plate (the
+# clean plate is written beside it)
+_LAYERS = tuple(p for p in PASSES if p not in ("rgba", "aligned_clean_plate"))
 
 
 def run_demo(out: str, device: str = "cpu") -> int:
