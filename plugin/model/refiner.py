@@ -32,6 +32,10 @@ MODES = ("full", "sampling", "thresholding")
 # below this a patch has little left to gain (chosen on the dev and validation cases; the
 # README has the figures).
 MIN_ERROR = 0.02
+# Inference: a tile of TILE×TILE cells with at least TILE_MIN selected cells is refined as one
+# window (see :meth:`Refiner._fast`); about where a whole tile costs as much as its patches.
+TILE = 4
+TILE_MIN = 6
 Encode = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -97,47 +101,74 @@ def crop_upsampled(x: torch.Tensor, idx: tuple[torch.Tensor, ...],
     return _windows(y, idx[0], 2 * idx[1] - 3, 2 * idx[2] - 3, 8)
 
 
-def _taps(offsets: torch.Tensor, factor: int, n: int) -> tuple[torch.Tensor, ...]:
-    """(P,) offsets → the two source samples (P, 8) and the second one's weight (P, 8) of rows
-    ``offsets + 0..7`` of a ×``factor`` bilinear upsample (align_corners=False) of ``n``
-    samples."""
-    k = torch.arange(8, device=offsets.device, dtype=torch.float64)
+def _taps(offsets: torch.Tensor, factor: int, n: int, size: int) -> tuple[torch.Tensor, ...]:
+    """(P,) offsets → the two source samples (P, size) and the second one's weight (P, size)
+    of rows ``offsets + 0..size-1`` of a ×``factor`` bilinear upsample (align_corners=False)
+    of ``n`` samples."""
+    k = torch.arange(size, device=offsets.device, dtype=torch.float64)
     src = ((offsets[:, None].to(torch.float64) + k + 0.5) / factor - 0.5).clamp(min=0.0)
     i0 = src.floor().long().clamp(max=n - 1)
     return i0, (i0 + 1).clamp(max=n - 1), (src - i0)
 
 
 def crop_upsampled_fast(
-    x: torch.Tensor, idx: tuple[torch.Tensor, ...], factor: int, half: tuple[int, int]
+    x: torch.Tensor,
+    idx: tuple[torch.Tensor, ...],
+    factor: int,
+    half: tuple[int, int],
+    size: int = 8,
 ) -> torch.Tensor:
     """:func:`crop_upsampled` for an integer ``factor`` = half / base, computed on small
     crops only (two-tap bilinear sums gathered per window; no frame-sized upsample). Equal
-    up to float rounding."""
+    up to float rounding. ``size``: the windows' side (8: one cell; 2·cells + 6 for a
+    square of cells)."""
     m = 4
     xp = F.pad(x, (m,) * 4, mode="replicate")  # bilinear clamps at the border: replicate
     p_y, p_x = 2 * idx[1] - 3, 2 * idx[2] - 3  # half-resolution window origins
     o_y = torch.div(p_y, factor, rounding_mode="floor") - 1
     o_x = torch.div(p_x, factor, rounding_mode="floor") - 1
-    n = 8 // factor + 3
+    n = size // factor + 4  # the source samples the window's taps reach, and a spare
     small = _windows(xp, idx[0], o_y + m, o_x + m, n)  # (P, C, n, n)
     p, c = small.shape[:2]
-    y0, y1, wy = _taps(p_y - o_y * factor, factor, n)
-    x0, x1, wx = _taps(p_x - o_x * factor, factor, n)
+    y0, y1, wy = _taps(p_y - o_y * factor, factor, n, size)
+    x0, x1, wx = _taps(p_x - o_x * factor, factor, n, size)
     wy, wx = wy.to(x.dtype)[:, None, :, None], wx.to(x.dtype)[:, None, None, :]
 
     def rows(i: torch.Tensor) -> torch.Tensor:
-        return small.gather(2, i[:, None, :, None].expand(p, c, 8, n))
+        return small.gather(2, i[:, None, :, None].expand(p, c, size, n))
 
-    tall = rows(y0) * (1 - wy) + rows(y1) * wy  # (P, C, 8, n)
+    tall = rows(y0) * (1 - wy) + rows(y1) * wy  # (P, C, size, n)
 
     def cols(i: torch.Tensor) -> torch.Tensor:
-        return tall.gather(3, i[:, None, None, :].expand(p, c, 8, 8))
+        return tall.gather(3, i[:, None, None, :].expand(p, c, size, size))
 
     out = cols(x0) * (1 - wx) + cols(x1) * wx
-    ar = torch.arange(8, device=x.device)
+    ar = torch.arange(size, device=x.device)
     inside_y = ((p_y[:, None] + ar) >= 0) & ((p_y[:, None] + ar) < half[0])
     inside_x = ((p_x[:, None] + ar) >= 0) & ((p_x[:, None] + ar) < half[1])
     return out * (inside_y[:, :, None] & inside_x[:, None, :]).to(out.dtype)[:, None]
+
+
+def _tiles(
+    idx: tuple[torch.Tensor, ...], t: int, grid: tuple[int, int, int]
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
+    """The selected cells ``idx`` (b, cy, cx) of a (B, H/4, W/4) ``grid`` grouped in tiles of
+    ``t``×``t`` cells: (which cells lie in a tile holding at least :data:`TILE_MIN` of them,
+    those tiles as (b, ty, tx), and each such cell's tile's position in that list). No tiles
+    for ``t`` < 2."""
+    b, cy, cx = idx
+    none = torch.zeros(0, dtype=torch.long, device=b.device)
+    if t < 2:
+        return torch.zeros_like(b, dtype=torch.bool), (none, none, none), none
+    nty, ntx = -(-grid[1] // t), -(-grid[2] // t)
+    key = (b * nty + cy // t) * ntx + cx // t
+    count = torch.bincount(key, minlength=grid[0] * nty * ntx)
+    in_tile = count[key] >= TILE_MIN
+    dense = torch.nonzero(count >= TILE_MIN)[:, 0]
+    lookup = torch.full_like(count, -1)
+    lookup[dense] = torch.arange(len(dense), device=b.device)
+    tiles = (dense // (nty * ntx), (dense // ntx) % nty, dense % ntx)
+    return in_tile, tiles, lookup[key[in_tile]]
 
 
 def replace_cells(x: torch.Tensor, y: torch.Tensor, idx: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -170,6 +201,8 @@ class Refiner(nn.Module):
         # equal to float rounding and cheaper on large frames (no frame-sized resize).
         self.exact = exact
         self.prior = prior
+        # Cells per side of the tiles refined whole at inference (0 or 1: single patches only)
+        self.tile = TILE
         # Run the convolutions on no patches too (in ``sampling`` and ``thresholding`` modes,
         # where a frame may select none). Data-parallel training sets it: every process must
         # reach the synchronised batch norms' collectives whatever its own batch selects.
@@ -268,28 +301,100 @@ class Refiner(nn.Module):
                     y_half = guided(y_half, crop_upsampled(seg, idx, half))
                     y_full = guided(y_full, crop_full(seg, idx, 2))
             else:
-                # Per-window upsampling costs per patch, the frame-sized one per pixel: the
-                # per-window one is used while patches are sparse (under 1 per 256 half-res px).
-                if idx[0].numel() * 256 < half[0] * half[1]:
-                    x = crop_upsampled_fast(coarse, idx, int(factor), half)
-                else:
-                    x = crop_upsampled(coarse, idx, half)
-                # All full-resolution inputs in one tensor, so each window is one gather
-                # (the per-row cost dominates). A 2× bilinear downscale is a 2×2 average
-                # (H, W even), taken once over the frame: the 8×8 half-resolution windows
-                # start on even full-resolution rows, so they are the 2×2 averages of the
-                # 16×16 full-resolution windows, at a quarter of the gathering.
                 frames = [src, bgr] + ([seg] if self.prior and seg is not None else [])
-                guide = torch.cat(frames, dim=1)
-                half_guide = F.avg_pool2d(guide, 2)
-                pooled = _windows(half_guide, idx[0], 2 * idx[1] - 3, 2 * idx[2] - 3, 8, True)
-                crops = crop_full(guide, idx, 2, channels_last=True)  # (P, 6 or 7, 8, 8)
-                y_half, y_full = encode(pooled[:, :6]), encode(crops[:, :6])
-                if crops.shape[1] > 6:  # the prior's channel
-                    y_half = guided(y_half, pooled[:, 6:])
-                    y_full = guided(y_full, crops[:, 6:])
-                cl = torch.channels_last
-                x, y_half, y_full = (t.contiguous(memory_format=cl) for t in (x, y_half, y_full))
+                x = self._fast(coarse, torch.cat(frames, dim=1), idx, int(factor), encode)
+                out = replace_cells(out, x[:, : out.shape[1]].to(out.dtype), idx)
+                return out[:, :1], None if alpha_only else out[:, 1:], ref
             x = self.convs(x, y_half, y_full)
             out = replace_cells(out, x[:, : out.shape[1]].to(out.dtype), idx)
         return out[:, :1], None if alpha_only else out[:, 1:], ref
+
+    def _inputs(
+        self,
+        coarse_half: torch.Tensor | None,
+        coarse: torch.Tensor,
+        guide: torch.Tensor,
+        half_guide: torch.Tensor,
+        b: torch.Tensor,
+        cy: torch.Tensor,
+        cx: torch.Tensor,
+        cells: int,
+        factor: int,
+        encode: Encode,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The convolutions' three inputs for square windows of ``cells``×``cells`` cells
+        whose first cell is (b, cy, cx): the coarse outputs and the guide at half resolution
+        (2·cells + 6 px) and the guide at full resolution (4·cells + 4 px), channels-last.
+
+        ``coarse_half``: the coarse outputs upsampled to half resolution over the whole frame;
+        None while single patches are sparse (under 1 per 256 half-resolution px), when each
+        window is upsampled on its own (per-window upsampling costs per patch, the
+        frame-sized one per pixel). All full-resolution inputs are one tensor, so each window
+        is one gather (the per-row cost dominates). A 2× bilinear downscale is a 2×2 average
+        (H, W even), taken once over the frame (``half_guide``): the half-resolution windows
+        start on even full-resolution rows, so they are the 2×2 averages of the
+        full-resolution windows, at a quarter of the gathering."""
+        n = 2 * cells + 6
+        if coarse_half is None:
+            half = (half_guide.shape[2], half_guide.shape[3])
+            x = crop_upsampled_fast(coarse, (b, cy, cx), factor, half, n)
+        else:
+            x = _windows(coarse_half, b, 2 * cy - 3, 2 * cx - 3, n)
+        pooled = _windows(half_guide, b, 2 * cy - 3, 2 * cx - 3, n, True)
+        crops = _windows(guide, b, 4 * cy - 2, 4 * cx - 2, 4 * cells + 4, True)
+        y_half, y_full = encode(pooled[:, :6]), encode(crops[:, :6])
+        if crops.shape[1] > 6:  # the prior's channel
+            y_half = torch.cat([y_half, pooled[:, 6:]], dim=1)
+            y_full = torch.cat([y_full, crops[:, 6:]], dim=1)
+        cl = torch.channels_last
+        x, y_half, y_full = (t.contiguous(memory_format=cl) for t in (x, y_half, y_full))
+        return x, y_half, y_full
+
+    def _fast(
+        self,
+        coarse: torch.Tensor,
+        guide: torch.Tensor,
+        idx: tuple[torch.Tensor, ...],
+        factor: int,
+        encode: Encode,
+    ) -> torch.Tensor:
+        """The refined (P, 4, 4, 4) patches at the cells ``idx``, with per-window crops.
+
+        At inference, where the selected cells crowd a tile of :data:`TILE`×:data:`TILE`
+        cells (at least :data:`TILE_MIN` of them, as along an edge), the whole tile goes
+        through the convolutions as one window and its selected cells are cut from the
+        result: the convolutions are translation-invariant and unpadded, so a cell's value
+        is the same function of the same pixels as in its own patch (to float rounding),
+        while the context the patches of a tile share is computed once instead of for each
+        (a 4×4-cell tile costs about as much as 6 single patches). In training, batch
+        norms take their statistics from the patches themselves, so every patch is single.
+        """
+        b, cy, cx = idx
+        half = (guide.shape[2] // 2, guide.shape[3] // 2)
+        half_guide = F.avg_pool2d(guide, 2)
+        t = self.tile if not self.training else 0
+        in_tile, tiles, which = _tiles(
+            idx, t, (guide.shape[0], guide.shape[2] // 4, guide.shape[3] // 4)
+        )
+        single = ~in_tile
+        p_single = int(single.sum())
+        load = p_single + len(tiles[0]) * t * t  # in single patches' windows, roughly
+        coarse_half = None
+        if load * 256 >= half[0] * half[1]:
+            coarse_half = F.interpolate(coarse, half, mode="bilinear", align_corners=False)
+
+        def refined(bb: torch.Tensor, yy: torch.Tensor, xx: torch.Tensor, n: int) -> torch.Tensor:
+            inputs = self._inputs(
+                coarse_half, coarse, guide, half_guide, bb, yy, xx, n, factor, encode
+            )
+            return self.convs(*inputs)
+
+        out = torch.empty((b.numel(), 4, 4, 4), dtype=guide.dtype, device=guide.device)
+        if p_single:
+            out[single] = refined(b[single], cy[single], cx[single], 1).to(out.dtype)
+        if len(tiles[0]):
+            x = refined(tiles[0], t * tiles[1], t * tiles[2], t)  # (tiles, 4, 4t, 4t)
+            nt, c = x.shape[:2]
+            cells = x.reshape(nt, c, t, 4, t, 4).permute(0, 2, 4, 1, 3, 5)
+            out[in_tile] = cells[which, cy[in_tile] % t, cx[in_tile] % t].to(out.dtype)
+        return out

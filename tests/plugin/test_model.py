@@ -269,3 +269,68 @@ def test_sampling_skips_patches_under_the_error_floor() -> None:
     plate = np.full((64, 64, 3), 0.5, np.float32)
     run(plate, plate, None, resolve_params({}))
     assert model.refiner.min_error == MIN_ERROR > 0
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_crop_upsampled_fast_takes_windows_of_any_size(factor: int) -> None:
+    """The per-window upsample of a square of cells (2·cells + 6 px) is the frame-sized one's
+    window, to float rounding, at the frame's borders too."""
+    from bgmatte.plugin.model.refiner import _windows, crop_upsampled_fast
+
+    half = (32, 48)
+    x = torch.randn(
+        2, 5, half[0] // factor, half[1] // factor, generator=torch.Generator().manual_seed(6)
+    )
+    up = F.interpolate(x, half, mode="bilinear", align_corners=False)
+    b, cy, cx = (
+        torch.tensor([0, 1, 1, 0]),
+        torch.tensor([0, 4, 12, 8]),
+        torch.tensor([0, 20, 4, 21]),
+    )
+    for cells in (1, 4):
+        size = 2 * cells + 6
+        got = crop_upsampled_fast(x, (b, cy, cx), factor, half, size)
+        torch.testing.assert_close(got, _windows(up, b, 2 * cy - 3, 2 * cx - 3, size))
+
+
+def test_tiles_refine_as_their_single_patches() -> None:
+    """At inference, cells that crowd a tile go through the convolutions as one window; each
+    cell's value is its own patch's, to float rounding (the plates' half-resolution windows
+    and the prior included), and the rest stay single patches."""
+    from bgmatte.plugin.model.refiner import TILE, TILE_MIN, _tiles
+
+    config = dataclasses.replace(HDR, exact_crops=False, refine_prior=True)
+    model = _model(config, refine_mode="sampling", refine_sample_pixels=16 * 300)
+    g = torch.Generator().manual_seed(7)
+    src, bgr = (
+        4.0 * torch.rand(1, 3, 128, 192, generator=g),
+        4.0 * torch.rand(1, 3, 128, 192, generator=g),
+    )
+    seg = torch.rand(1, 1, 128, 192, generator=g)
+    with torch.no_grad():
+        tiled = model(src, bgr, seg)
+        ref = tiled[5]
+        assert ref is not None
+        idx = tuple(torch.nonzero(ref[:, 0]).unbind(1))
+        in_tile, tiles, _ = _tiles(idx, TILE, (1, 32, 48))
+        assert 0 < int(in_tile.sum()) < len(in_tile) and len(tiles[0]) > 0  # both kinds ran
+        assert TILE_MIN * len(tiles[0]) <= int(in_tile.sum())
+        model.refiner.tile = 0
+        single = model(src, bgr, seg)
+    assert single[5] is not None and torch.equal(single[5], ref)
+    for a, b in zip(tiled[:2], single[:2], strict=True):
+        assert a is not None and b is not None
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    # In training, batch norms take their statistics from the patches: single ones only.
+    model.refiner.train()
+    model.refiner.tile = TILE
+    sizes = []
+    convs = model.refiner.convs
+
+    def spy(x: torch.Tensor, y_half: torch.Tensor, y_full: torch.Tensor) -> torch.Tensor:
+        sizes.append(y_full.shape[-1])
+        return convs(x, y_half, y_full)
+
+    model.refiner.convs = spy  # type: ignore[method-assign]
+    model(src, bgr, seg)
+    assert sizes == [8]
