@@ -331,6 +331,6 @@ def test_tiles_refine_as_their_single_patches() -> None:
         sizes.append(y_full.shape[-1])
         return convs(x, y_half, y_full)
 
-    model.refiner.convs = spy  # type: ignore[method-assign]
+    model.refiner.convs = spy
     model(src, bgr, seg)
     assert sizes == [8]
