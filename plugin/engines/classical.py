@@ -16,6 +16,7 @@ Steps (each a plain array operation, no learning):
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ import cv2
 import numpy as np
 
 from bgmatte.kernels import keying
+from bgmatte.plugin.bands import in_bands
 from bgmatte.plugin.engines import Deferred, EngineResult
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.noise import NoiseModel, fit_noise, samples
@@ -103,7 +105,6 @@ def _noise_distance(
     ys, xs = box or (slice(0, h), slice(0, w))
     hh, ww = ys.stop - ys.start, xs.stop - xs.start
     pad = (ys.start, h - ys.stop), (xs.start, w - xs.stop)
-    best: np.ndarray | None = None
     planes = []
     for ch in range(plate.shape[2]):
         # The box and r px around it, edge-replicated beyond the frame.
@@ -111,24 +112,38 @@ def _noise_distance(
         grow = [(max(r - pad[0][0], 0), max(r - pad[0][1], 0))]
         grow += [(max(r - pad[1][0], 0), max(r - pad[1][1], 0))]
         b = np.pad(np.ascontiguousarray(b, dtype=np.float32), grow, mode="edge")
-        var = (
-            np.float32(model.read_var[ch])
-            + np.float32(model.shot_var[ch]) * np.maximum(b, np.float32(0))
-            + np.float32(model.gain_var[ch]) * b * b
-        )
-        planes.append((np.ascontiguousarray(plate[ys, xs, ch], dtype=np.float32), b, var))
-    for dy in range(-r, r + 1):
-        for dx in range(-r, r + 1):
+        planes.append((plate[ys, xs, ch], b))
+    best = np.empty((hh, ww), np.float32)
+
+    def rows(band: slice) -> None:
+        """The box's rows ``band``: each clean-plate row used is r rows away at most."""
+        n, lo = band.stop - band.start, band.start
+        parts = []
+        for ch, (p, b) in enumerate(planes):
+            b = b[lo : band.stop + 2 * r]
+            var = (
+                np.float32(model.read_var[ch])
+                + np.float32(model.shot_var[ch]) * np.maximum(b, np.float32(0))
+                + np.float32(model.gain_var[ch]) * b * b
+            )
+            parts.append((np.ascontiguousarray(p[band], dtype=np.float32), b, var))
+        out = best[band]
+        for i, (dy, dx) in enumerate(itertools.product(range(-r, r + 1), repeat=2)):
             y0, x0 = r - dy, r - dx  # the clean plate moved by (dy, dx)
-            total = np.zeros((hh, ww), np.float32)
-            for p, b, var in planes:
-                d = p - b[y0 : y0 + hh, x0 : x0 + ww]
+            total = np.zeros((n, ww), np.float32)
+            for p, b, var in parts:
+                d = p - b[y0 : y0 + n, x0 : x0 + ww]
                 d *= d
-                d /= var[y0 : y0 + hh, x0 : x0 + ww]
+                d /= var[y0 : y0 + n, x0 : x0 + ww]
                 total += d
-            best = total if best is None else np.minimum(best, total, out=best)
-    assert best is not None
-    return np.sqrt(best)
+            if i == 0:
+                out[...] = total
+            else:
+                np.minimum(out, total, out=out)
+        np.sqrt(out, out=out)
+
+    in_bands(rows, hh)
+    return best
 
 
 def _bounding_box(mask: np.ndarray) -> tuple[slice, slice] | None:
