@@ -21,6 +21,7 @@ import numpy as np
 from bgmatte import kernels
 from bgmatte.plugin import foreground, shadow, validate
 from bgmatte.plugin.align import align
+from bgmatte.plugin.bands import in_bands
 from bgmatte.plugin.engines import Deferred, EngineResult, get_engine
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.passes import Matte
@@ -155,7 +156,17 @@ def unmix(
         fg = k.unmix_foreground(put(plate), put(clean_plate), a)
     else:
         prior, weight = foreground.prior_and_weight(plate, clean_plate, alpha)
-        fg = k.regularised_unmix(put(plate), put(clean_plate), a, put(prior), put(weight))
+        if k is kernels.numpy_kernels:  # per pixel: in row bands, on every thread
+            fg = np.empty(plate.shape, np.float32)
+
+            def rows(band: slice) -> None:
+                fg[band] = k.regularised_unmix(
+                    plate[band], clean_plate[band], alpha[band], prior[band], weight[band]
+                )
+
+            in_bands(rows, plate.shape[0])
+        else:  # pragma: no cover - needs a GPU
+            fg = k.regularised_unmix(put(plate), put(clean_plate), a, put(prior), put(weight))
     comp = None if background is None else get(k.composite(fg, a, put(background)))
     return get(fg), comp
 
