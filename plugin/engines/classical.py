@@ -46,15 +46,27 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
 _COARSE_SIGMA = 6.0  # px: blurs this wide run at half resolution
 
 
+def _halve(img: np.ndarray) -> np.ndarray:
+    """Area-halved (rounding up): the input of :func:`_blur_halved`."""
+    h, w = img.shape[:2]
+    src = np.ascontiguousarray(img, dtype=np.float32)
+    return cv2.resize(src, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+
+
+def _blur_halved(small: np.ndarray, sigma: float, shape: tuple[int, ...]) -> np.ndarray:
+    """:func:`_blur_coarse` of the image whose :func:`_halve` is ``small`` (``shape``: that
+    image's), so several blurs of one image share one halving."""
+    out = cv2.resize(
+        _blur(small, sigma / 2.0), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR
+    )
+    return out.reshape(shape)
+
+
 def _blur_coarse(img: np.ndarray, sigma: float) -> np.ndarray:
     """A wide Gaussian blur computed at half resolution: area-halve, blur by sigma / 2,
     upsample bilinearly. The result is smooth at this scale, so the difference from the
     full-resolution blur is small, at about an eighth of the cost."""
-    h, w = img.shape[:2]
-    src = np.ascontiguousarray(img, dtype=np.float32)
-    small = cv2.resize(src, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
-    small = _blur(small, sigma / 2.0)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).reshape(img.shape)
+    return _blur_halved(_halve(img), sigma, img.shape)
 
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
@@ -191,13 +203,22 @@ def _fill_from(
     filled = np.zeros((n, colours.shape[2]), np.float32)
     support = np.zeros(n, np.float32)
     m = mask.astype(np.float32)
+    weighted = colours * m[..., None]
+    halved: list[np.ndarray] = []  # m and weighted, halved once for the coarse blurs
+
+    def blur(img: np.ndarray, which: int, sigma: float) -> np.ndarray:
+        if sigma < _COARSE_SIGMA:
+            return _blur(img, sigma)
+        if not halved:
+            halved.extend((_halve(m), _halve(weighted)))
+        return _blur_halved(halved[which], sigma, img.shape)
+
     done = np.zeros(n, bool)
     for sigma in (1.5, 3.0, 6.0, 12.0):
-        blur = _blur if sigma < _COARSE_SIGMA else _blur_coarse
-        w = blur(m, sigma).reshape(-1)[at]
+        w = blur(m, 0, sigma).reshape(-1)[at]
         ok = (w > 0.05) & ~done
         if ok.any():
-            num = blur(colours * m[..., None], sigma).reshape(-1, colours.shape[2])[at[ok]]
+            num = blur(weighted, 1, sigma).reshape(-1, colours.shape[2])[at[ok]]
             filled[ok] = num / w[ok, None]
             support[ok] = np.minimum(w[ok] / 0.2, 1.0)
             done |= ok
