@@ -326,14 +326,14 @@ class Refiner(nn.Module):
         whose first cell is (b, cy, cx): the coarse outputs and the guide at half resolution
         (2·cells + 6 px) and the guide at full resolution (4·cells + 4 px), channels-last.
 
-        ``coarse_half``: the coarse outputs upsampled to half resolution over the whole frame;
-        None while single patches are sparse (under 1 per 256 half-resolution px), when each
-        window is upsampled on its own (per-window upsampling costs per patch, the
-        frame-sized one per pixel). All full-resolution inputs are one tensor, so each window
-        is one gather (the per-row cost dominates). A 2× bilinear downscale is a 2×2 average
-        (H, W even), taken once over the frame (``half_guide``): the half-resolution windows
-        start on even full-resolution rows, so they are the 2×2 averages of the
-        full-resolution windows, at a quarter of the gathering."""
+        ``coarse_half``: the coarse outputs upsampled to half resolution over the whole frame,
+        or None: each window is upsampled on its own (while the windows are sparse: per-window
+        upsampling costs per window, the frame-sized one per pixel). All full-resolution
+        inputs are one tensor, so each window is one gather (the per-row cost dominates). A
+        2× bilinear downscale is a 2×2 average (H, W even), taken once over the frame
+        (``half_guide``): the half-resolution windows start on even full-resolution rows, so
+        they are the 2×2 averages of the full-resolution windows, at a quarter of the
+        gathering."""
         n = 2 * cells + 6
         if coarse_half is None:
             half = (half_guide.shape[2], half_guide.shape[3])
@@ -378,9 +378,11 @@ class Refiner(nn.Module):
         )
         single = ~in_tile
         p_single = int(single.sum())
-        load = p_single + len(tiles[0]) * t * t  # in single patches' windows, roughly
+        # Per-window upsampling costs about 4× per pixel what the frame-sized one does: it
+        # is used while the windows cover under a quarter of the half-resolution frame.
+        area = p_single * 8 * 8 + len(tiles[0]) * (2 * t + 6) ** 2
         coarse_half = None
-        if load * 256 >= half[0] * half[1]:
+        if area * 4 >= half[0] * half[1]:
             coarse_half = F.interpolate(coarse, half, mode="bilinear", align_corners=False)
 
         def refined(bb: torch.Tensor, yy: torch.Tensor, xx: torch.Tensor, n: int) -> torch.Tensor:
