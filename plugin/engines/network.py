@@ -123,10 +123,34 @@ def base_scale(value: str, width: int, height: int) -> float:
     return 0.125
 
 
-def _tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).to(device)
-    t = t.permute(2, 0, 1)[None] if img.ndim == 3 else t[None, None]
-    return t.contiguous(memory_format=torch.channels_last)
+def _padded(
+    plate: np.ndarray,
+    clean: np.ndarray,
+    segmentation: np.ndarray | None,
+    size: tuple[int, int],
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """src, bgr (1, 3, *size) and seg (1, 1, *size) or None: the frames padded to ``size``
+    by replicating their last row and column, written once into one channels-last buffer
+    of which they are adjacent channel views, so the refiner takes them as one tensor
+    without a copy (:func:`.refiner.joined`), and each of its windows is one gather of
+    contiguous pixels."""
+    frames = [
+        f if f.ndim == 3 else f[..., None] for f in (plate, clean, segmentation) if f is not None
+    ]
+    channels = sum(f.shape[2] for f in frames)
+    h, w = frames[0].shape[:2]
+    buf = torch.empty((1, *size, channels), dtype=torch.float32, device=device)
+    c = 0
+    for f in frames:
+        buf[0, :h, :w, c : c + f.shape[2]] = torch.from_numpy(
+            np.ascontiguousarray(f, np.float32)
+        ).to(device)
+        c += f.shape[2]
+    buf[0, h:, :w] = buf[0, h - 1 : h, :w]  # replicate: rows, then columns (the corner too)
+    buf[0, :, w:] = buf[0, :, w - 1 : w]
+    x = buf.permute(0, 3, 1, 2)
+    return x[:, 0:3], x[:, 3:6], x[:, 6:7] if segmentation is not None else None
 
 
 def _flip(t: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
@@ -160,10 +184,7 @@ def run(
     scale = base_scale(params["base_scale"], w, h)
     multiple = 4 * round(1 / scale)
     ph, pw = -h % multiple, -w % multiple
-    pad = (0, pw, 0, ph)
-    src = F.pad(_tensor(plate, dev), pad, mode="replicate")
-    bgr = F.pad(_tensor(clean, dev), pad, mode="replicate")
-    seg = None if segmentation is None else F.pad(_tensor(segmentation, dev), pad, mode="replicate")
+    src, bgr, seg = _padded(plate, clean, segmentation, (h + ph, w + pw), dev)
     mode = params["refine_mode"]
     pixels = int(params["refine_fraction"] * src.shape[2] * src.shape[3])
     passes = FLIPS if params["ensemble"] == "flips" else ((),)

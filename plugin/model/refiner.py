@@ -49,6 +49,26 @@ def detail_hint(alpha: torch.Tensor, scale: float) -> torch.Tensor:
     return (alpha - coarse).abs()
 
 
+def joined(frames: list[torch.Tensor]) -> torch.Tensor:
+    """``torch.cat(frames, dim=1)``: without a copy where the frames are adjacent channel
+    views of one tensor (as the network engine hands them in), else the concatenation."""
+    first = frames[0]
+    offset, fits = first.storage_offset(), True
+    for f in frames:
+        fits = fits and (
+            f.untyped_storage().data_ptr() == first.untyped_storage().data_ptr()
+            and f.stride() == first.stride()
+            and f.shape[0] == first.shape[0]
+            and f.shape[2:] == first.shape[2:]
+            and f.storage_offset() == offset
+        )
+        offset += f.shape[1] * f.stride(1)
+    if not fits:
+        return torch.cat(frames, dim=1)
+    size = (first.shape[0], sum(f.shape[1] for f in frames), *first.shape[2:])
+    return first.as_strided(size, first.stride(), first.storage_offset())
+
+
 def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
@@ -302,7 +322,7 @@ class Refiner(nn.Module):
                     y_full = guided(y_full, crop_full(seg, idx, 2))
             else:
                 frames = [src, bgr] + ([seg] if self.prior and seg is not None else [])
-                x = self._fast(coarse, torch.cat(frames, dim=1), idx, int(factor), encode)
+                x = self._fast(coarse, joined(frames), idx, int(factor), encode)
                 out = replace_cells(out, x[:, : out.shape[1]].to(out.dtype), idx)
                 return out[:, :1], None if alpha_only else out[:, 1:], ref
             x = self.convs(x, y_half, y_full)

@@ -191,3 +191,35 @@ def test_flips_ensemble_mattes_a_mirrored_frame_as_the_mirror_image(small_shot: 
         ud = bgmatte.matte(plate[::-1], clean[::-1], **kw).alpha[::-1]
         gaps[ensemble] = max(np.abs(a - lr).max(), np.abs(a - ud).max())
     assert gaps["flips"] < 1e-5 < 0.1 < gaps["off"]
+
+
+def test_frames_are_padded_into_one_buffer_the_refiner_takes_without_a_copy() -> None:
+    """The engine's src, bgr and seg are the replicate-padded frames, adjacent channel views
+    of one buffer, so the refiner's guide joins them without a copy (and equals the
+    concatenation); frames from separate tensors are concatenated."""
+    import torch.nn.functional as F
+
+    from bgmatte.plugin.engines.network import _padded
+    from bgmatte.plugin.model.refiner import joined
+
+    rng = np.random.default_rng(3)
+    plate, clean = rng.random((2, 37, 50, 3), dtype=np.float32)
+    seg = rng.random((37, 50), dtype=np.float32)
+    src, bgr, got_seg = _padded(plate, clean, seg, (48, 64), torch.device("cpu"))
+    assert got_seg is not None
+    for got, frame in ((src, plate), (bgr, clean), (got_seg, seg[..., None])):
+        want = torch.from_numpy(frame).permute(2, 0, 1)[None]
+        assert torch.equal(got, F.pad(want, (0, 14, 0, 11), mode="replicate"))
+    guide = joined([src, bgr, got_seg])
+    assert guide.data_ptr() == src.data_ptr() and guide.is_contiguous(
+        memory_format=torch.channels_last
+    )
+    assert torch.equal(guide, torch.cat([src, bgr, got_seg], dim=1))
+    apart = [src.clone(), bgr.clone()]
+    assert torch.equal(joined(apart), torch.cat([src, bgr], dim=1))
+    assert joined(apart).data_ptr() != apart[0].data_ptr()
+    assert joined([bgr, src]).data_ptr() != src.data_ptr()  # not in the buffer's order
+    src, bgr, none = _padded(plate, clean, None, (37, 56), torch.device("cpu"))
+    assert none is None and torch.equal(
+        bgr[..., :50], torch.from_numpy(clean).permute(2, 0, 1)[None]
+    )
