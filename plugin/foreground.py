@@ -32,6 +32,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from bgmatte.plugin.bands import in_bands
+
 FLOOR = 0.02  # linear-light error floor of P - (1 - a) B (noise, alpha error)
 RELATIVE = 0.05  # its part relative to the clean plate behind the pixel
 SPREAD = 0.1  # how far the foreground may stray from the colour filled in around it
@@ -55,9 +57,15 @@ def fill(premultiplied: np.ndarray, alpha: np.ndarray, sigma: np.ndarray) -> np.
     finest, upsampled, so a pixel's own data enters only once, in
     :func:`bgmatte.kernels.regularised_unmix`.
     """
-    inv = (1.0 / (sigma * sigma)).astype(np.float32, copy=False)
-    nums = [(premultiplied * (alpha * inv)[..., None]).astype(np.float32, copy=False)]
-    dens = [(alpha * alpha * inv).astype(np.float32, copy=False)]
+    nums: list[np.ndarray] = [np.empty(premultiplied.shape, np.float32)]
+    dens: list[np.ndarray] = [np.empty(alpha.shape, np.float32)]
+
+    def rows(band: slice) -> None:  # per pixel: in row bands, on every thread
+        inv = (1.0 / (sigma[band] * sigma[band])).astype(np.float32, copy=False)
+        nums[0][band] = premultiplied[band] * (alpha[band] * inv)[..., None]
+        dens[0][band] = alpha[band] * alpha[band] * inv
+
+    in_bands(rows, alpha.shape[0])
     while min(dens[-1].shape) > 8:
         nums.append(cv2.pyrDown(nums[-1]))
         dens.append(cv2.pyrDown(dens[-1]))
@@ -78,8 +86,14 @@ def prior_and_weight(
     """F_prior (H×W×3) and its weight (H×W) for :func:`bgmatte.kernels.regularised_unmix`.
     On the CPU for either device: the pyramid is cheap next to the network."""
     a = np.asarray(alpha, np.float32)
-    sigma = residual_sigma(clean_plate, a)
-    premultiplied = (plate - (1.0 - a[..., None]) * clean_plate).astype(np.float32, copy=False)
-    prior = fill(premultiplied, a, sigma)
-    weight = ((1.0 - a) * (sigma / np.float32(SPREAD)) ** 2).astype(np.float32, copy=False)
-    return prior, weight
+    sigma = np.empty(a.shape, np.float32)
+    premultiplied = np.empty(plate.shape, np.float32)
+    weight = np.empty(a.shape, np.float32)
+
+    def rows(band: slice) -> None:  # per pixel: in row bands, on every thread
+        sigma[band] = residual_sigma(clean_plate[band], a[band])
+        premultiplied[band] = plate[band] - (1.0 - a[band][..., None]) * clean_plate[band]
+        weight[band] = (1.0 - a[band]) * (sigma[band] / np.float32(SPREAD)) ** 2
+
+    in_bands(rows, a.shape[0])
+    return fill(premultiplied, a, sigma), weight
