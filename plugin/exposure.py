@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from bgmatte.plugin.bands import in_bands
 from bgmatte.plugin.pixels import box_down
 from bgmatte.plugin.timing import stage
 
@@ -76,4 +77,10 @@ def matched_clean_plate(plate: np.ndarray, clean_plate: np.ndarray, match: bool)
         return np.asarray(clean_plate, np.float32)
     with stage("exposure"):
         gain = estimate_gain(plate, clean_plate).astype(np.float32)
-        return np.multiply(clean_plate, gain, dtype=np.float32)  # one pass, no copy after
+        out: np.ndarray = np.empty(clean_plate.shape, np.float32)
+
+        def rows(band: slice) -> None:  # per pixel: in row bands, on every thread
+            np.multiply(clean_plate[band], gain, out=out[band], dtype=np.float32)
+
+        in_bands(rows, out.shape[0])
+        return out
