@@ -58,3 +58,38 @@ def test_an_error_in_a_band_is_raised_and_bands_do_not_nest() -> None:
     finally:
         torch.set_num_threads(threads)
     assert sorted(inner) == [100, 100]  # each outer band ran its inner work as one band
+
+
+def test_a_forked_child_bands_on_its_own_pool_and_the_classical_path_needs_no_torch() -> None:
+    """After the parent's pool exists, a forked child still runs its bands (it makes its own
+    pool: the parent's threads are not in it), and the modules that use bands do not load
+    PyTorch (a classical render would pay seconds for it)."""
+    import multiprocessing
+    import subprocess
+    import sys
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        in_bands(lambda band: None, 200)  # the parent's pool
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            assert pool.apply_async(_band_sum, (200,)).get(timeout=30) == sum(range(200))
+    finally:
+        torch.set_num_threads(threads)
+    code = (
+        "import sys, bgmatte.plugin.engines.classical, bgmatte.plugin.exposure, "
+        "bgmatte.plugin.foreground; print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def _band_sum(rows: int) -> int:
+    torch.set_num_threads(2)  # bands on threads here too, so the child's pool is used
+    out = np.zeros(rows, np.int64)
+
+    def work(band: slice) -> None:
+        out[band] = np.arange(rows)[band]
+
+    in_bands(work, rows)
+    return int(out.sum())
