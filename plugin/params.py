@@ -263,7 +263,7 @@ PARAMS: tuple[Param, ...] = (
         "cannot hold (strands, wires), with this weight beside the error map; 0 = the error "
         "map alone.",
         "float",
-        0.0,
+        1.0,
         range=(0.0, 4.0),
     ),
     Param(
