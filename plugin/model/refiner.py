@@ -49,22 +49,30 @@ def detail_hint(alpha: torch.Tensor, scale: float) -> torch.Tensor:
     return (alpha - coarse).abs()
 
 
-def joined(frames: list[torch.Tensor]) -> torch.Tensor:
-    """``torch.cat(frames, dim=1)``: without a copy where the frames are adjacent channel
-    views of one tensor (as the network engine hands them in), else the concatenation."""
+def adjacent(frames: list[torch.Tensor]) -> bool:
+    """Whether the (B, C, H, W) frames are adjacent channel views of one tensor, in order (as
+    the network engine hands them in)."""
     first = frames[0]
-    offset, fits = first.storage_offset(), True
+    offset = first.storage_offset()
     for f in frames:
-        fits = fits and (
+        if not (
             f.untyped_storage().data_ptr() == first.untyped_storage().data_ptr()
             and f.stride() == first.stride()
             and f.shape[0] == first.shape[0]
             and f.shape[2:] == first.shape[2:]
             and f.storage_offset() == offset
-        )
+        ):
+            return False
         offset += f.shape[1] * f.stride(1)
-    if not fits:
+    return True
+
+
+def joined(frames: list[torch.Tensor]) -> torch.Tensor:
+    """``torch.cat(frames, dim=1)``: without a copy where the frames are :func:`adjacent`,
+    else the concatenation."""
+    if not adjacent(frames):
         return torch.cat(frames, dim=1)
+    first = frames[0]
     size = (first.shape[0], sum(f.shape[1] for f in frames), *first.shape[2:])
     return first.as_strided(size, first.stride(), first.storage_offset())
 

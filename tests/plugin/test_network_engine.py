@@ -223,3 +223,23 @@ def test_frames_are_padded_into_one_buffer_the_refiner_takes_without_a_copy() ->
     assert none is None and torch.equal(
         bgr[..., :50], torch.from_numpy(clean).permute(2, 0, 1)[None]
     )
+
+
+def test_the_network_gives_the_same_bits_on_the_buffer_as_on_separate_frames() -> None:
+    """The base pass downscales the buffer's frames in one call, the refiner joins them
+    without a copy: the same alpha, coarse outputs and error map to the bit as frames
+    handed in separately."""
+    from bgmatte.plugin.engines.network import _padded, get_model
+
+    model, _ = get_model("")
+    rng = np.random.default_rng(4)
+    plate, clean = 2.0 * rng.random((2, 120, 160, 3), dtype=np.float32)
+    seg = rng.random((120, 160), dtype=np.float32)
+    src, bgr, got_seg = _padded(plate, clean, seg, (128, 160), torch.device("cpu"))
+    assert got_seg is not None
+    apart = [t.contiguous(memory_format=torch.channels_last) for t in (src, bgr, got_seg)]
+    model.backbone_scale = 0.5
+    with torch.inference_mode():
+        a, b = model(src, bgr, got_seg), model(*apart)
+    for x, y in zip(a, b, strict=True):
+        assert (x is None and y is None) or (x is not None and y is not None and torch.equal(x, y))
