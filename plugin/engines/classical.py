@@ -191,14 +191,46 @@ def _shift_tolerant_key(
     return key * _dilate(solid, 2)
 
 
+# px: how far the fill's widest blur reaches (σ 12 as σ 6 at half resolution: OpenCV's
+# kernel radius 24 there, 48 px here, and a pixel for the halving and one for the upsample)
+_FILL_REACH = 64
+
+
+def _reach_box(at: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[int, int], ...] | None:
+    """The rows and columns ((y0, y1), (x0, x1)) the fill at the flat pixel indices ``at``
+    reads: their bounding box grown by :data:`_FILL_REACH`, on even rows and columns, so the
+    halving's 2×2 blocks and the upsample's taps fall where the frame's do; where it meets
+    the frame's edge, the frame's border rule applies to both, and elsewhere no read pixel
+    is within a blur's reach of it. None (the whole frame) for an odd-sized frame, whose
+    halving is not 2×2 blocks, or where the box is most of the frame anyway."""
+    h, w = shape[:2]
+    if h % 2 or w % 2 or not at.size:
+        return None
+    rows, cols = np.divmod(at, w)
+    y0, y1 = max(int(rows.min()) - _FILL_REACH, 0), min(int(rows.max()) + 1 + _FILL_REACH, h)
+    x0, x1 = max(int(cols.min()) - _FILL_REACH, 0), min(int(cols.max()) + 1 + _FILL_REACH, w)
+    # Columns from a multiple of 64: OpenCV's vector loops then cover the same pixels as in
+    # the frame's rows, and the frame's right edge (a scalar tail) the same in both.
+    y0, x0, y1, x1 = y0 - y0 % 2, x0 - x0 % 64, y1 + y1 % 2, x1 + x1 % 2
+    if (y1 - y0) * (x1 - x0) > 0.8 * h * w:
+        return None
+    return (y0, y1), (x0, x1)
+
+
 def _fill_from(
     colours: np.ndarray, mask: np.ndarray, at: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Extrapolate ``colours`` (H×W×3) from ``mask`` outwards, read at the flat pixel indices
     ``at``: finest normalized convolution that has support. Returns (filled N×3, support N
-    in [0, 1]). The blurs cover the frame; the divisions and selections only the N pixels
-    (the band around the core, a small part of the frame), which at HD is most of the cost
-    saved."""
+    in [0, 1]). The blurs cover the pixels' bounding box and :data:`_FILL_REACH` px around it
+    (:func:`_reach_box`), the divisions and selections only the N pixels (the band around
+    the core, a small part of the frame)."""
+    box = _reach_box(at, mask.shape)
+    if box is not None:  # the same values from the box as from the frame
+        (y0, y1), (x0, x1) = box
+        rows, cols = np.divmod(at, mask.shape[1])
+        at = (rows - y0) * (x1 - x0) + (cols - x0)
+        colours, mask = colours[y0:y1, x0:x1], mask[y0:y1, x0:x1]
     n = at.size
     filled = np.zeros((n, colours.shape[2]), np.float32)
     support = np.zeros(n, np.float32)

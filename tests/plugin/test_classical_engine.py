@@ -109,3 +109,25 @@ def test_key_with_shifts_in_a_box_equals_shifts_everywhere(seed: int) -> None:
     want = _plain_key(plate, clean, model, params)
     assert want.max() == 1.0 and (want == 0).mean() > 0.5  # a subject, and background
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("centre", [(200, 300), (20, 560), (380, 30), (200, 530), (370, 575)])
+def test_colour_fill_over_its_reach_equals_the_frame_fill(
+    centre: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fill's blurs over the band's box and their reach give the frame's values to the
+    bit, inside the frame and where the box meets its edges."""
+    rng = np.random.default_rng(8)
+    h, w = 400, 600
+    colours = rng.random((h, w, 3), dtype=np.float32) * 4.0
+    y, x = np.mgrid[0:h, 0:w]
+    core = (y - centre[0]) ** 2 + (x - centre[1]) ** 2 < 40**2
+    band = classical._dilate(core, 12) & ~core
+    at = np.flatnonzero(band)
+    box = classical._reach_box(at, core.shape)
+    assert box is not None and (box[0][1] - box[0][0]) * (box[1][1] - box[1][0]) < h * w / 2
+    got = classical._fill_from(colours, core, at)
+    monkeypatch.setattr(classical, "_reach_box", lambda at, shape: None)
+    want = classical._fill_from(colours, core, at)
+    for a, b in zip(got, want, strict=True):
+        assert np.array_equal(a, b)
