@@ -165,6 +165,9 @@ def _bounding_box(mask: np.ndarray) -> tuple[slice, slice] | None:
     return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
+_STRIP = 128  # rows: the shifted noise distance covers each strip's own columns of the key
+
+
 def _shift_tolerant_key(
     plate: np.ndarray, clean: np.ndarray, model: NoiseModel, params: Mapping[str, Any]
 ) -> np.ndarray:
@@ -172,10 +175,11 @@ def _shift_tolerant_key(
     (a binary opening of key > 0.5, dilated 2 px), with z the noise distance minimised over
     the clean plate's shifts of up to ``shift_tolerance`` px.
 
-    Shifts only lower z, so they are computed only over the bounding box of the unshifted
-    key's solid part grown by 3 px: outside it the key is 0 either way. (A pixel that enters
-    the opening with the shifts has its 3×3 cross inside the unshifted opening grown by 1 px;
-    the result is the same to the bit as shifting over the whole frame, tested.)
+    Shifts only lower z, so they are computed only over the unshifted key's solid part
+    grown by 3 px, in strips of :data:`_STRIP` rows, each over its own columns of it: outside
+    it the key is 0 either way. (Shifts only shrink the opening, and what it keeps and the
+    final key are decided on pixels within 2 px of it; the result is the same to the bit as
+    shifting over the whole frame, tested.)
     """
     lo = float(params["threshold"])
     hi = lo + float(params["softness"])
@@ -183,9 +187,13 @@ def _shift_tolerant_key(
     z = _noise_distance(plate, clean, model, 0)
     key = keying.smoothstep(z, lo, hi)
     solid = _opening(key > 0.5)
-    box = _bounding_box(_dilate(solid, 3)) if r > 0 else None
-    if box is not None:
-        z[box] = _noise_distance(plate, clean, model, r, box)
+    reach = _dilate(solid, 3) if r > 0 else None
+    if reach is not None and reach.any():
+        for top in range(0, reach.shape[0], _STRIP):
+            box = _bounding_box(reach[top : top + _STRIP])
+            if box is not None:
+                box = (slice(top + box[0].start, top + box[0].stop), box[1])
+                z[box] = _noise_distance(plate, clean, model, r, box)
         key = keying.smoothstep(z, lo, hi)
         solid = _opening(key > 0.5)
     return key * _dilate(solid, 2)

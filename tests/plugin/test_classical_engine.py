@@ -131,3 +131,22 @@ def test_colour_fill_over_its_reach_equals_the_frame_fill(
     want = classical._fill_from(colours, core, at)
     for a, b in zip(got, want, strict=True):
         assert np.array_equal(a, b)
+
+
+def test_key_with_shifts_in_strips_equals_shifts_everywhere() -> None:
+    """Two subjects far apart, over several strips: each strip's shifts cover its own
+    columns only, and the key is still the one of shifts everywhere, to the bit."""
+    rng = np.random.default_rng(11)
+    h, w = 300, 160
+    clean = np.repeat(rng.random((h, w, 1), dtype=np.float32), 3, axis=2) + 0.2
+    plate = _shifted(clean, 1, 0) + rng.normal(0, 0.01, clean.shape).astype(np.float32)
+    y, x = np.mgrid[0:h, 0:w]
+    for cy, cx in ((30, 25), (250, 130)):
+        plate[(y - cy) ** 2 + (x - cx) ** 2 < 22**2] += 0.5
+    model = NoiseModel(np.full(3, 1e-4), np.zeros(3), np.full(3, 1e-4))
+    params = {"threshold": 4.0, "softness": 8.0, "shift_tolerance": 1}
+    assert h > 2 * classical._STRIP
+    got = classical._shift_tolerant_key(plate, clean, model, params)
+    want = _plain_key(plate, clean, model, params)
+    assert want.max() == 1.0 and (want == 0).mean() > 0.5
+    np.testing.assert_array_equal(got, want)
