@@ -54,19 +54,14 @@ def _halve(img: np.ndarray) -> np.ndarray:
 
 
 def _blur_halved(small: np.ndarray, sigma: float, shape: tuple[int, ...]) -> np.ndarray:
-    """:func:`_blur_coarse` of the image whose :func:`_halve` is ``small`` (``shape``: that
-    image's), so several blurs of one image share one halving."""
+    """A wide Gaussian blur of the image (of ``shape``) whose :func:`_halve` is ``small``,
+    computed at half resolution: blur by sigma / 2, upsample bilinearly. The result is smooth
+    at this scale, so the difference from the full-resolution blur is small, at about an
+    eighth of the cost; several blurs of one image share one halving."""
     out = cv2.resize(
         _blur(small, sigma / 2.0), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR
     )
     return out.reshape(shape)
-
-
-def _blur_coarse(img: np.ndarray, sigma: float) -> np.ndarray:
-    """A wide Gaussian blur computed at half resolution: area-halve, blur by sigma / 2,
-    upsample bilinearly. The result is smooth at this scale, so the difference from the
-    full-resolution blur is small, at about an eighth of the cost."""
-    return _blur_halved(_halve(img), sigma, img.shape)
 
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
@@ -243,22 +238,22 @@ def _fill_from(
     filled = np.zeros((n, colours.shape[2]), np.float32)
     support = np.zeros(n, np.float32)
     m = mask.astype(np.float32)
-    weighted = colours * m[..., None]
-    halved: list[np.ndarray] = []  # m and weighted, halved once for the coarse blurs
+    sources = (m, colours * m[..., None])  # the mask, the colours weighted by it
+    halved: list[np.ndarray] = []  # both halved once for the coarse blurs
 
-    def blur(img: np.ndarray, which: int, sigma: float) -> np.ndarray:
+    def blur(which: int, sigma: float) -> np.ndarray:
         if sigma < _COARSE_SIGMA:
-            return _blur(img, sigma)
+            return _blur(sources[which], sigma)
         if not halved:
-            halved.extend((_halve(m), _halve(weighted)))
-        return _blur_halved(halved[which], sigma, img.shape)
+            halved.extend(_halve(img) for img in sources)
+        return _blur_halved(halved[which], sigma, sources[which].shape)
 
     done = np.zeros(n, bool)
     for sigma in (1.5, 3.0, 6.0, 12.0):
-        w = blur(m, 0, sigma).reshape(-1)[at]
+        w = blur(0, sigma).reshape(-1)[at]
         ok = (w > 0.05) & ~done
         if ok.any():
-            num = blur(weighted, 1, sigma).reshape(-1, colours.shape[2])[at[ok]]
+            num = blur(1, sigma).reshape(-1, colours.shape[2])[at[ok]]
             filled[ok] = num / w[ok, None]
             support[ok] = np.minimum(w[ok] / 0.2, 1.0)
             done |= ok
