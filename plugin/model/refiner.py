@@ -328,55 +328,12 @@ class Refiner(nn.Module):
                 if self.prior and seg is not None:
                     y_half = guided(y_half, crop_upsampled(seg, idx, half))
                     y_full = guided(y_full, crop_full(seg, idx, 2))
+                x = self.convs(x, y_half, y_full)
             else:
                 frames = [src, bgr] + ([seg] if self.prior and seg is not None else [])
                 x = self._fast(coarse, joined(frames), idx, int(factor), encode)
-                out = replace_cells(out, x[:, : out.shape[1]].to(out.dtype), idx)
-                return out[:, :1], None if alpha_only else out[:, 1:], ref
-            x = self.convs(x, y_half, y_full)
             out = replace_cells(out, x[:, : out.shape[1]].to(out.dtype), idx)
         return out[:, :1], None if alpha_only else out[:, 1:], ref
-
-    def _inputs(
-        self,
-        coarse_half: torch.Tensor | None,
-        coarse: torch.Tensor,
-        guide: torch.Tensor,
-        half_guide: torch.Tensor,
-        b: torch.Tensor,
-        cy: torch.Tensor,
-        cx: torch.Tensor,
-        cells: int,
-        factor: int,
-        encode: Encode,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The convolutions' three inputs for square windows of ``cells``×``cells`` cells
-        whose first cell is (b, cy, cx): the coarse outputs and the guide at half resolution
-        (2·cells + 6 px) and the guide at full resolution (4·cells + 4 px), channels-last.
-
-        ``coarse_half``: the coarse outputs upsampled to half resolution over the whole frame,
-        or None: each window is upsampled on its own (while the windows are sparse: per-window
-        upsampling costs per window, the frame-sized one per pixel). All full-resolution
-        inputs are one tensor, so each window is one gather (the per-row cost dominates). A
-        2× bilinear downscale is a 2×2 average (H, W even), taken once over the frame
-        (``half_guide``): the half-resolution windows start on even full-resolution rows, so
-        they are the 2×2 averages of the full-resolution windows, at a quarter of the
-        gathering."""
-        n = 2 * cells + 6
-        if coarse_half is None:
-            half = (half_guide.shape[2], half_guide.shape[3])
-            x = crop_upsampled_fast(coarse, (b, cy, cx), factor, half, n)
-        else:
-            x = _windows(coarse_half, b, 2 * cy - 3, 2 * cx - 3, n)
-        pooled = _windows(half_guide, b, 2 * cy - 3, 2 * cx - 3, n, True)
-        crops = _windows(guide, b, 4 * cy - 2, 4 * cx - 2, 4 * cells + 4, True)
-        y_half, y_full = encode(pooled[:, :6]), encode(crops[:, :6])
-        if crops.shape[1] > 6:  # the prior's channel
-            y_half = torch.cat([y_half, pooled[:, 6:]], dim=1)
-            y_full = torch.cat([y_full, crops[:, 6:]], dim=1)
-        cl = torch.channels_last
-        x, y_half, y_full = (t.contiguous(memory_format=cl) for t in (x, y_half, y_full))
-        return x, y_half, y_full
 
     def _fast(
         self,
@@ -396,6 +353,14 @@ class Refiner(nn.Module):
         while the context the patches of a tile share is computed once instead of for each
         (a 4×4-cell tile costs about as much as 6 single patches). In training, batch
         norms take their statistics from the patches themselves, so every patch is single.
+
+        A window of n×n cells whose first cell is (b, cy, cx) takes the coarse outputs and
+        the guide at half resolution (2n + 6 px) and the guide at full resolution (4n + 4
+        px). All full-resolution inputs are one tensor (``guide``), so each window is one
+        gather (the per-row cost dominates). A 2× bilinear downscale is a 2×2 average (H, W
+        even), taken once over the frame: the half-resolution windows start on even
+        full-resolution rows, so they are the 2×2 averages of the full-resolution windows,
+        at a quarter of the gathering.
         """
         b, cy, cx = idx
         half = (guide.shape[2] // 2, guide.shape[3] // 2)
@@ -413,11 +378,21 @@ class Refiner(nn.Module):
         if area * 4 >= half[0] * half[1]:
             coarse_half = F.interpolate(coarse, half, mode="bilinear", align_corners=False)
 
-        def refined(bb: torch.Tensor, yy: torch.Tensor, xx: torch.Tensor, n: int) -> torch.Tensor:
-            inputs = self._inputs(
-                coarse_half, coarse, guide, half_guide, bb, yy, xx, n, factor, encode
-            )
-            return self.convs(*inputs)
+        def refined(wb: torch.Tensor, wy: torch.Tensor, wx: torch.Tensor, n: int) -> torch.Tensor:
+            """The convolutions over the windows of n×n cells from the cells (wb, wy, wx)."""
+            size = 2 * n + 6
+            if coarse_half is None:  # each window upsampled on its own
+                x = crop_upsampled_fast(coarse, (wb, wy, wx), factor, half, size)
+            else:
+                x = _windows(coarse_half, wb, 2 * wy - 3, 2 * wx - 3, size)
+            pooled = _windows(half_guide, wb, 2 * wy - 3, 2 * wx - 3, size, True)
+            crops = _windows(guide, wb, 4 * wy - 2, 4 * wx - 2, 4 * n + 4, True)
+            y_half, y_full = encode(pooled[:, :6]), encode(crops[:, :6])
+            if crops.shape[1] > 6:  # the prior's channel
+                y_half = torch.cat([y_half, pooled[:, 6:]], dim=1)
+                y_full = torch.cat([y_full, crops[:, 6:]], dim=1)
+            cl = torch.channels_last
+            return self.convs(*(v.contiguous(memory_format=cl) for v in (x, y_half, y_full)))
 
         out = torch.empty((b.numel(), 4, 4, 4), dtype=guide.dtype, device=guide.device)
         if p_single:
