@@ -72,10 +72,11 @@ DEFAULT_AUGMENT: dict[str, float] = {
     "thin_strands": 0.0,  # P(1-2 px strands and wires over the subject, background textured)
     "veil": 0.0,  # P(a semi-transparent layer over or under the subject, background textured)
     "added_light": 0.0,  # P(glow / highlights the subject adds to the plate's background)
+    "halo": 0.0,  # P(a glow hugging the subject's outline on the plate's background)
 }
 
 
-_HARD = ("camouflage", "thin_strands", "veil", "added_light")
+_HARD = ("camouflage", "thin_strands", "veil", "added_light", "halo")
 
 
 def _classical_matte(plate: np.ndarray, clean_plate: np.ndarray) -> np.ndarray:
@@ -408,6 +409,9 @@ class CompositeSampler:
         size = alpha.shape[0]
         inner = canvas[_MARGIN : _MARGIN + size, _MARGIN : _MARGIN + size]
         light = hard_cases.added_light(rng, inner) if drawn["added_light"] else None
+        if drawn["halo"]:  # drawn last: configs without it reproduce their batches to the bit
+            glow = hard_cases.halo(rng, fg, alpha, inner)
+            light = glow if light is None else light + glow
         return fg, alpha, canvas, light
 
     def _one(self, rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:

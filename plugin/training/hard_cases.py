@@ -3,7 +3,8 @@
 The three failures an artist sees in the contact sheets (issue 16), and the set light that the
 shadow and light passes separate after keying, each as a generator the sampler draws with its
 own probability (``DEFAULT_AUGMENT``: ``camouflage``, ``thin_strands``, ``veil``,
-``added_light``; all off unless a config sets them, so earlier stages reproduce to the bit):
+``added_light``, ``halo``; all off unless a config sets them, so earlier stages reproduce to
+the bit):
 
 - **camouflage**: over large parts of the subject the background takes the subject's own
   colours, within a few percent (a few noise sigmas), so only the shape can fill the matte
@@ -13,7 +14,11 @@ own probability (``DEFAULT_AUGMENT``: ``camouflage``, ``thin_strands``, ``veil``
 - **semi-transparent layers** (veils, glass) over a textured background: the texture seen
   through the layer fixes alpha, so unlike over a flat background the layer is identifiable;
 - **added light**: glow and highlights the subject puts on the set (alpha 0 there, plate
-  brighter than the clean plate), which must key as background.
+  brighter than the clean plate), which must key as background;
+- **halo**: the same light hugging the subject's outline (a glow or bounce of the subject,
+  brightest at its edge and falling off with distance, as a lit or emissive subject throws it
+  on the set nearby), which a network that has only seen glows apart from the subject keys as
+  a soft edge (``bgmatte bench shadow``'s glow shots).
 
 Every function takes its own random stream and returns new arrays (numpy and scipy only).
 Canvases are the sampler's background canvas, ``margin`` px wider than the frame on each side.
@@ -129,4 +134,24 @@ def added_light(rng: np.random.Generator, background: np.ndarray) -> np.ndarray:
             cy, cx = rng.uniform(0, size, 2).tolist()
             spot = procedural.random_colour(rng, 0.5, 1.0) * float(mean.mean()) * rng.uniform(1, 4)
             procedural.add_spot(light, cy, cx, rng.uniform(0.7, size / 40), spot)
+    return np.maximum(light, 0.0).astype(np.float32)
+
+
+def halo(
+    rng: np.random.Generator, fg: np.ndarray, alpha: np.ndarray, background: np.ndarray
+) -> np.ndarray:
+    """Light the subject throws on the set around it, ≥ 0 (H×W×3): its matte blurred over
+    2-16 % of the frame, of the subject's own colour (its glow) or another (a bounce), peaking
+    at 0.15-1.5× the background's mean at the subject's edge."""
+    size = alpha.shape[0]
+    reach = size * rng.uniform(0.02, 0.16)
+    spread = ndimage.gaussian_filter(alpha.astype(np.float32), reach, mode="nearest")
+    a = alpha.astype(np.float64).sum()
+    if rng.random() < 0.5 and a > 0:
+        colour = (fg * alpha[..., None]).reshape(-1, 3).sum(0) / a
+        colour = colour / max(float(colour.mean()), 1e-6)
+    else:
+        colour = procedural.random_colour(rng, 0.3, 1.0) / 0.65
+    level = float(background.mean()) * rng.uniform(0.15, 1.5) / 0.5  # spread is ~0.5 at the edge
+    light = spread[..., None] * (colour * level).astype(np.float32)
     return np.maximum(light, 0.0).astype(np.float32)

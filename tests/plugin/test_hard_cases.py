@@ -12,7 +12,7 @@ from bgmatte.plugin.training import hard_cases, procedural
 from bgmatte.plugin.training.data import DEFAULT_AUGMENT, CompositeSampler
 
 SIZE = 96
-HARD = ("camouflage", "thin_strands", "veil", "added_light")
+HARD = ("camouflage", "thin_strands", "veil", "added_light", "halo")
 QUIET = {"noise": 0.0, "misalign": 0.0, "exposure": 0.0, "white_balance": 0.0, "shadow": 0.0}
 QUIET |= {"similar_colour": 0.0, "defocus": 0.0, "empty": 0.0, "full": 0.0, "layers": 0.0}
 
@@ -99,3 +99,40 @@ def test_added_light_brightens_the_plates_background_only(plain: dict[str, np.nd
     # where the subject is not, the plate is brighter than the clean plate by the light
     a = b["alpha"]
     np.testing.assert_allclose(b["plate"] - plain["plate"], (1 - a) * added, atol=1e-5)
+
+
+def test_halo_hugs_the_subject_on_the_plates_background_only(
+    plain: dict[str, np.ndarray],
+) -> None:
+    b = _batch(halo=1.0)
+    for k in ("alpha", "foreground", "clean_plate"):
+        np.testing.assert_array_equal(b[k], plain[k])
+    added = (b["background"] - plain["background"]).mean(axis=1)  # B×H×W
+    a = b["alpha"][:, 0]
+    np.testing.assert_allclose(
+        b["plate"] - plain["plate"],
+        (1 - a[:, None]) * (b["background"] - plain["background"]),
+        atol=1e-5,
+    )
+    assert added.min() >= 0.0
+    checked = 0
+    for light, alpha in zip(added, a, strict=True):
+        if not 0.05 < alpha.mean() < 0.95:
+            continue  # an empty or a full frame: nothing to hug
+        # brighter just outside the subject than far from it
+        outside = ndimage.distance_transform_edt(alpha < 0.01)
+        near, far = (outside > 0) & (outside <= 3), outside > 0.5 * SIZE
+        assert light[near].mean() > 0.0
+        if far.any():
+            assert light[far].mean() < 0.5 * light[near].mean()
+        checked += 1
+    assert checked >= 4
+
+
+def test_halo_off_leaves_the_other_hard_cases_as_they_were() -> None:
+    """Recorded before the halo existed: a stage without it draws the same batches."""
+    b = _batch(camouflage=0.3, thin_strands=0.4, veil=0.3, added_light=0.5)
+    sums = [float(b[k].astype(np.float64).sum()) for k in ("plate", "alpha", "background")]
+    np.testing.assert_allclose(
+        sums, [93910.19222075387, 28517.01540687872, 102449.83144269546], rtol=1e-9
+    )
