@@ -73,10 +73,11 @@ DEFAULT_AUGMENT: dict[str, float] = {
     "veil": 0.0,  # P(a semi-transparent layer over or under the subject, background textured)
     "added_light": 0.0,  # P(glow / highlights the subject adds to the plate's background)
     "halo": 0.0,  # P(a glow hugging the subject's outline on the plate's background)
+    "fringe": 0.0,  # P(a dense fringe of 2-6 px strands with 1-4 px gaps, background textured)
 }
 
 
-_HARD = ("camouflage", "thin_strands", "veil", "added_light", "halo")
+_HARD = ("camouflage", "thin_strands", "veil", "added_light", "halo", "fringe")
 
 
 def _classical_matte(plate: np.ndarray, clean_plate: np.ndarray) -> np.ndarray:
@@ -412,6 +413,11 @@ class CompositeSampler:
         if drawn["halo"]:  # drawn last: configs without it reproduce their batches to the bit
             glow = hard_cases.halo(rng, fg, alpha, inner)
             light = glow if light is None else light + glow
+        if drawn["fringe"]:  # drawn after the halo, for the same reason
+            canvas = hard_cases.texture(rng, canvas)
+            fg, alpha = procedural.unpremultiply(
+                hard_cases.fringe(rng, (fg * alpha[..., None], alpha))
+            )
         return fg, alpha, canvas, light
 
     def _one(self, rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:

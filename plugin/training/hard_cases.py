@@ -3,8 +3,8 @@
 The three failures an artist sees in the contact sheets (issue 16), and the set light that the
 shadow and light passes separate after keying, each as a generator the sampler draws with its
 own probability (``DEFAULT_AUGMENT``: ``camouflage``, ``thin_strands``, ``veil``,
-``added_light``, ``halo``; all off unless a config sets them, so earlier stages reproduce to
-the bit):
+``added_light``, ``halo``, ``fringe``; all off unless a config sets them, so earlier stages
+reproduce to the bit):
 
 - **camouflage**: over large parts of the subject the background takes the subject's own
   colours, within a few percent (a few noise sigmas), so only the shape can fill the matte
@@ -18,7 +18,11 @@ the bit):
 - **halo**: the same light hugging the subject's outline (a glow or bounce of the subject,
   brightest at its edge and falling off with distance, as a lit or emissive subject throws it
   on the set nearby), which a network that has only seen glows apart from the subject keys as
-  a soft edge (``bgmatte bench shadow``'s glow shots).
+  a soft edge (``bgmatte bench shadow``'s glow shots);
+- **fringe**: a dense fringe of solid strands 2-6 px wide (yarn, dreadlocks, tassels) with
+  gaps of 1-4 px between them where the background shows, over a textured background: the
+  dense yarn of the dev and validation cases, whose gaps both the network and the classical
+  prior fill.
 
 Every function takes its own random stream and returns new arrays (numpy and scipy only).
 Canvases are the sampler's background canvas, ``margin`` px wider than the frame on each side.
@@ -155,3 +159,43 @@ def halo(
     level = float(background.mean()) * rng.uniform(0.15, 1.5) / 0.5  # spread is ~0.5 at the edge
     light = spread[..., None] * (colour * level).astype(np.float32)
     return np.maximum(light, 0.0).astype(np.float32)
+
+
+def fringe(rng: np.random.Generator, layer: procedural.Layer) -> procedural.Layer:
+    """8-40 solid strands 2-6 px wide hanging side by side with gaps of 1-4 px, each its own
+    colour and gently waving, over (mostly) or under the subject layer. Drawn at twice the
+    resolution as the distance to each strand's centre line, anti-aliased by the halving."""
+    size = layer[1].shape[0]
+    big = 2 * size
+    n = int(rng.integers(8, 41))
+    widths, gaps = rng.uniform(2.0, 6.0, n), rng.uniform(1.0, 4.0, n)
+    heading = rng.uniform(0, 2 * np.pi)
+    along = np.array([np.sin(heading), np.cos(heading)])  # (y, x)
+    across = np.array([-along[1], along[0]])
+    offsets = np.cumsum(widths + gaps) - (widths + gaps).sum() / 2
+    centre = rng.uniform(0.25, 0.75, 2) * size
+    t = np.arange(0.0, 1.0, 0.25 / size)[:, None]  # steps of a quarter px along a strand
+    lines = np.zeros((big, big), bool)
+    label = np.zeros((big, big), np.int32)
+    for i in range(n):
+        wave = rng.uniform(0.5, 3.0) * np.sin(
+            2 * np.pi * (rng.uniform(0.3, 1.5) * t + rng.random())
+        )
+        start, length = rng.uniform(-0.3, 0.0) * size, rng.uniform(0.4, 1.2) * size
+        pts = centre + across * (offsets[i] + wave) + along * (start + t * length)
+        yx = np.round(pts * 2).astype(np.int64)
+        yx = yx[(yx >= 0).all(1) & (yx < big).all(1)]
+        lines[yx[:, 0], yx[:, 1]] = True
+        label[yx[:, 0], yx[:, 1]] = i
+    if not lines.any():
+        return layer
+    dist, (iy, ix) = ndimage.distance_transform_edt(~lines, return_indices=True)
+    which = label[iy, ix]
+    cover = np.clip(widths[which] - dist + 0.5, 0.0, 1.0)  # half-width w at twice the size
+    colours = np.stack([procedural.random_colour(rng, 0.03, 0.8) for _ in range(n)])
+    shade = 1.0 + 0.3 * (procedural.value_noise(rng, big, max(big // 16, 2))[..., 0] - 0.5)
+    prem = cover[..., None] * colours[which] * shade[..., None]
+    a = cover.reshape(size, 2, size, 2).mean((1, 3)).astype(np.float32)
+    p = prem.reshape(size, 2, size, 2, 3).mean((1, 3)).astype(np.float32)
+    hang: procedural.Layer = (p, a)
+    return procedural.over(hang, layer) if rng.random() < 0.7 else procedural.over(layer, hang)

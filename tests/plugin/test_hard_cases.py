@@ -12,7 +12,7 @@ from bgmatte.plugin.training import hard_cases, procedural
 from bgmatte.plugin.training.data import DEFAULT_AUGMENT, CompositeSampler
 
 SIZE = 96
-HARD = ("camouflage", "thin_strands", "veil", "added_light", "halo")
+HARD = ("camouflage", "thin_strands", "veil", "added_light", "halo", "fringe")
 QUIET = {"noise": 0.0, "misalign": 0.0, "exposure": 0.0, "white_balance": 0.0, "shadow": 0.0}
 QUIET |= {"similar_colour": 0.0, "defocus": 0.0, "empty": 0.0, "full": 0.0, "layers": 0.0}
 
@@ -129,8 +129,23 @@ def test_halo_hugs_the_subject_on_the_plates_background_only(
     assert checked >= 4
 
 
-def test_halo_off_leaves_the_other_hard_cases_as_they_were() -> None:
-    """Recorded before the halo existed: a stage without it draws the same batches."""
+def _gaps(alpha: np.ndarray) -> float:
+    """The share of pixels that are background (α < 0.1) but within a gap a 5×5 closing fills
+    (α > 0.9 after it): narrow gaps between solid strands."""
+    closed = ndimage.grey_closing(alpha, size=(1, 1, 5, 5))
+    return float(((alpha < 0.1) & (closed > 0.9)).mean())
+
+
+def test_fringe_is_solid_strands_with_narrow_gaps(plain: dict[str, np.ndarray]) -> None:
+    b = _batch(fringe=1.0)
+    np.testing.assert_array_equal(b["clean_plate"].shape, plain["clean_plate"].shape)
+    assert _gaps(b["alpha"]) > _gaps(plain["alpha"]) + 0.01  # measured 0.023 against 0
+    assert (b["alpha"] > 0.95).mean() > (plain["alpha"] > 0.95).mean()  # solid, not wisps
+
+
+def test_new_cases_off_leave_the_earlier_ones_as_they_were() -> None:
+    """Recorded before the halo and the fringe existed: a stage without them draws the same
+    batches."""
     b = _batch(camouflage=0.3, thin_strands=0.4, veil=0.3, added_light=0.5)
     sums = [float(b[k].astype(np.float64).sum()) for k in ("plate", "alpha", "background")]
     np.testing.assert_allclose(
