@@ -10,6 +10,7 @@ Per shot, the truth's offset, softness, strength and glow, then:
 - the composite's mean absolute error against the true composite over a new background where
   the shadow or the light reaches the uncovered set, with the passes and without them (the
   node with ``separate_shadows`` off, as before the passes existed).
+``--set PARAM=VALUE`` sets a node parameter for both mattes (other weights, say).
 ``--sheet FILE`` writes a contact sheet of the first shot (plate, clean plate, alpha, shadow,
 light, composite without and with the passes).
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bgmatte.bench.command import Benchmark, parse_size
+from bgmatte.bench.command import Benchmark, add_settings, parse_size, settings
 from bgmatte.bench.table import print_header, print_row
 
 # offset px, softness px, strength, glow RGB, at 640×360 (scaled with the frame)
@@ -44,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", default="network", help="network or classical")
     parser.add_argument("--sheet", help="write a contact sheet of the first shot (PNG)")
     parser.add_argument("--json", help="write the rows as JSON")
+    add_settings(parser)
 
 
 def score(shot: Any, got: Any, off: Any) -> dict[str, float]:
@@ -104,9 +106,9 @@ def run(args: argparse.Namespace) -> list[dict]:
     for i, (offset, soft, strength, glow) in enumerate(SHOTS):
         shot = make_shadow_shot(height, width, seed=11 + i, offset=(offset[0] * k, offset[1] * k),
                                 softness=soft * k, strength=strength, glow=glow)  # fmt: skip
-        common = {"engine": args.engine, "background": shot.background}
+        common = {**settings(args), "engine": args.engine, "background": shot.background}
         got = bgmatte.matte(shot.plate, shot.clean_plate, **common)
-        off = bgmatte.matte(shot.plate, shot.clean_plate, separate_shadows=False, **common)
+        off = bgmatte.matte(shot.plate, shot.clean_plate, **{**common, "separate_shadows": False})
         row = {"shot": i + 1, **score(shot, got, off)}
         rows.append(row)
         print_row([i + 1, f"{offset[0]:g},{offset[1]:g}", f"{soft:g}", f"{strength:g}",
