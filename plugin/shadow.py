@@ -11,8 +11,9 @@ the rest (the subject) are unknown. Each field is the normalised convolution of 
 observations (Knutsson and Westin, CVPR 1993), solved coarse (the shadow at about 320 px on
 the long side, the light at about 120), where shadows and glows are smooth anyway and the
 noise is averaged down, and upsampled. Only pixels
-past a detection threshold are observations, and the shadow is shrunk by half of it (a
-garrote), so noise and exposure residue give exactly none.
+past a detection threshold are observations of the shadow, and it is shrunk by half of it (a
+garrote), so noise and exposure residue give exactly none. The light's observations are likewise
+the set's pixels that brighten past a threshold.
 
 The engines then key the plate against ``clean_plate · S``: a cast shadow is background, not
 grey subject, and the foreground is solved against the same shadowed clean plate. The light
@@ -128,11 +129,20 @@ def _local_std(x: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(_blur(x * x, 1.0) - local * local, 0.0))
 
 
-def _roughness(x: np.ndarray) -> np.ndarray:
-    """How much ``x`` varies around each pixel beyond a smooth trend: the RMS, under a σ = 1
-    blur, of what a σ = 1 blur leaves out. A glow's slope passes; texture and edges do not."""
-    fine = x - _blur(x, 1.0)
-    return np.sqrt(_blur(fine * fine, 1.0))
+def _on(x: np.ndarray, on: np.ndarray) -> np.ndarray:
+    """A σ = 1 blur of ``x`` over the pixels ``on`` only (normalised convolution): what lies
+    beside them, the subject say, does not leak in."""
+    weight = on.astype(np.float32)
+    return _blur(x * weight, 1.0) / np.maximum(_blur(weight, 1.0), 1e-6)
+
+
+def _roughness(x: np.ndarray, on: np.ndarray) -> np.ndarray:
+    """How much ``x`` varies around each pixel beyond a smooth trend, over the pixels ``on``
+    only: the RMS, under a σ = 1 blur, of what a σ = 1 blur leaves out. A glow's slope passes;
+    texture and edges do not, nor does the subject beside the set (off ``on``), which would
+    otherwise make the glow's brightest pixels, those next to it, read as rough."""
+    fine = np.where(on, x - _on(x, on), 0.0).astype(np.float32)
+    return np.sqrt(np.maximum(_on(fine * fine, on), 0.0))
 
 
 def relight(plate: np.ndarray, clean_plate: np.ndarray) -> Relight:
@@ -209,7 +219,8 @@ def light_left(plate: np.ndarray, clean_plate: np.ndarray, alpha: np.ndarray) ->
     factor, p, c, lum_c, floor = _coarse(plate, clean_plate, _LIGHT_LONG_SIDE)
     bare = (box_down(alpha, factor)[..., 0] if factor > 1 else alpha) == 0.0
     mean = _log_ratio(p, c).mean(axis=2)
-    rough = _roughness(luma(p) - lum_c) / np.maximum(_blur(lum_c, 1.0), _EPS)
+    level = np.maximum(_on(lum_c, bare), _EPS)
+    rough = _roughness(luma(p) - lum_c, bare) / level
     smooth = bare & (lum_c > floor) & (rough < SMOOTH_LIGHT)
     lit = smooth & (mean > BRIGHT) & (mean < MAX_LIGHT)
     if not lit.any():

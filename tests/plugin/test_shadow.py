@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 import bgmatte
 from bgmatte.bench.scenes.shadow_shot import ShadowShot, make_shadow_shot
@@ -47,18 +48,22 @@ def test_no_shadow_gives_exactly_one_and_no_light() -> None:
         assert shadow.light_left(shot.plate, clean, shot.alpha) is None  # no light
 
 
-def test_a_glow_is_found_on_its_slope() -> None:
+def test_a_glow_is_found_on_its_slope_up_to_the_subject() -> None:
     # A glow is brightest at the subject and falls off (here over 30 px): on the uncovered
     # set its difference has a slope but no texture. With the true matte the pass finds most of
-    # it (a roughness that counted the slope as texture found an eighth: MAE 0.025).
+    # it: 0.74 of its level, MAE 0.26 of it, 0.86 within 30 px of the subject. A roughness
+    # that counted the slope as texture found an eighth; one that let the subject beside the
+    # set in found 0.59 (MAE 0.41), 0.71 within 30 px of the subject, where it is brightest.
     shot = make_shadow_shot(360, 640, seed=15, offset=(0, 0), strength=0.0, glow=(0.3, 0.2, 0.1))
     clean = shot.clean_plate * np.float32(2.0**0.1)
     got = shadow.light_left(shot.plate, clean, shot.alpha)
     assert got is not None
     lit = (shot.alpha == 0) & (shot.light.max(axis=2) > 0.005)
     truth = float(shot.light[lit].mean())
-    assert got[lit].mean() > 0.5 * truth
-    assert np.abs(got - shot.light)[lit].mean() < 0.5 * truth
+    assert got[lit].mean() > 0.7 * truth
+    assert np.abs(got - shot.light)[lit].mean() < 0.33 * truth
+    near = lit & (ndimage.distance_transform_edt(shot.alpha < 1) <= 30)
+    assert got[near].mean() > 0.8 * shot.light[near].mean()
 
 
 def test_a_frame_full_of_subject_gives_exactly_one() -> None:
