@@ -70,6 +70,10 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # "refiner": train the refiner alone; the base network (encoder, ASPP, decoder) stays as
     # loaded, its batch norms and dropout in inference mode. "" = the whole network.
     "train_only": "",
+    # "frozen": every batch norm keeps the statistics it was loaded with (its scale and shift
+    # still learn), so a fine-tuning stage's small batches of hard cases do not re-centre the
+    # base for real frames. "train" = statistics from each batch, as in pre-training.
+    "batch_norm": "train",
     "log_every": 25,
     "image_every": 250,
     "checkpoint_every": 250,
@@ -343,6 +347,7 @@ def _train(
     run = _restore(model, opt, cfg, dev, out / "checkpoint.pt", init=init, resume=resume)
     for part in _frozen(model, t["train_only"]):
         part.requires_grad_(False)  # AdamW then skips them: no gradient, no weight decay
+    _frozen_norms(model, t["batch_norm"])  # an unknown setting is named before the first step
     if shards is not None:
         run.net = _data_parallel(model, dev)
     dtype = torch.get_default_dtype()  # the model's: float32, or float64 to check the maths
@@ -598,6 +603,8 @@ def _train_step(
     model.train()
     for part in _frozen(model, t["train_only"]):
         part.eval()  # batch norm statistics and dropout as at inference
+    for norm in _frozen_norms(model, t["batch_norm"]):
+        norm.eval()  # its loaded statistics normalise, and are not updated
     if t["backbone_scales"]:  # the base scales inference uses (auto: 1/2 up to 1K)
         model.backbone_scale = float(t["backbone_scales"][step % len(t["backbone_scales"])])
     hint = None
@@ -632,6 +639,18 @@ def _frozen(model: MattingNetwork, train_only: str) -> list[torch.nn.Module]:
         return [model.backbone, model.aspp, model.decoder]
     raise BgmatteError(
         param("config"), f"train_only {train_only!r} is unknown", 'use "" or "refiner"'
+    )
+
+
+def _frozen_norms(model: torch.nn.Module, batch_norm: str) -> list[torch.nn.Module]:
+    """The batch norms whose statistics ``batch_norm`` keeps as loaded (see
+    ``TRAIN_DEFAULTS``)."""
+    if batch_norm == "train":
+        return []
+    if batch_norm == "frozen":
+        return [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    raise BgmatteError(
+        param("config"), f"batch_norm {batch_norm!r} is unknown", 'use "train" or "frozen"'
     )
 
 

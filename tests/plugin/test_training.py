@@ -96,7 +96,8 @@ def test_unknown_train_key_is_named(tmp_path: Path) -> None:
     path.write_text("[train]\nstepz = 3\n")
     msg = (
         "config: unknown train keys ['stepz']; use ['backbone_scale', 'backbone_scales', "
-        "'batch', 'checkpoint_every', 'device', 'ema', 'image_every', 'log_every', 'lr', "
+        "'batch', 'batch_norm', 'checkpoint_every', 'device', 'ema', 'image_every', "
+        "'log_every', 'lr', "
         "'precision', 'refine_detail', 'refine_sample_pixels', 'seed', 'size', 'steps', "
         "'threads', 'train_only', 'unknown_weight', 'val_batch', 'warmup', 'weight_decay', "
         "'workers']"
@@ -162,6 +163,26 @@ def test_train_only_the_refiner_keeps_the_base_as_loaded(config: Path, tmp_path:
     msg = 'config: train_only \'decoder\' is unknown; use "" or "refiner"'
     with pytest.raises(BgmatteError, match=f"^{re.escape(msg)}$"):
         train(bad, tmp_path / "c")
+
+
+def test_frozen_batch_norms_keep_their_statistics(config: Path, tmp_path: Path) -> None:
+    first = load_file(train(config, tmp_path / "a"))
+    init = tmp_path / "a" / "model.safetensors"
+    path = tmp_path / "frozen.toml"
+    path.write_text(CONFIG.replace("steps = 3", 'steps = 3\nbatch_norm = "frozen"'))
+    frozen = load_file(train(path, tmp_path / "b", init=init))
+    trained = load_file(train(config, tmp_path / "c", init=init))
+    stats = [k for k in first if "running_" in k]
+    weights = [k for k in first if k.startswith("backbone.") and "running" not in k]
+    assert stats and weights
+    assert all(torch.equal(first[k], frozen[k]) for k in stats)
+    assert any(not torch.equal(first[k], trained[k]) for k in stats)  # as before, by default
+    assert any(not torch.equal(first[k], frozen[k]) for k in weights)  # the base still learns
+    bad = tmp_path / "bad.toml"
+    bad.write_text(CONFIG.replace("steps = 3", 'steps = 3\nbatch_norm = "fixed"'))
+    msg = 'config: batch_norm \'fixed\' is unknown; use "train" or "frozen"'
+    with pytest.raises(BgmatteError, match=f"^{re.escape(msg)}$"):
+        train(bad, tmp_path / "d")
 
 
 def _spy_forward(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, float, dict[str, Any]]]:
