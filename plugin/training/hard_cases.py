@@ -163,8 +163,11 @@ def halo(
 
 def fringe(rng: np.random.Generator, layer: procedural.Layer) -> procedural.Layer:
     """8-40 solid strands 2-6 px wide hanging side by side with gaps of 1-4 px, each its own
-    colour and gently waving, over (mostly) or under the subject layer. Drawn at twice the
-    resolution as the distance to each strand's centre line, anti-aliased by the halving."""
+    colour and gently waving, in place of the subject where they hang: the subject is cut
+    from the fringe's hull (its gaps closed), so the gaps show the background, as between the
+    strands of a yarn subject (over the subject, they would show it, and teach the network to
+    fill gaps). Drawn at twice the resolution as the distance to each strand's centre line,
+    anti-aliased by the halving."""
     size = layer[1].shape[0]
     big = 2 * size
     n = int(rng.integers(8, 41))
@@ -197,5 +200,7 @@ def fringe(rng: np.random.Generator, layer: procedural.Layer) -> procedural.Laye
     prem = cover[..., None] * colours[which] * shade[..., None]
     a = cover.reshape(size, 2, size, 2).mean((1, 3)).astype(np.float32)
     p = prem.reshape(size, 2, size, 2, 3).mean((1, 3)).astype(np.float32)
-    hang: procedural.Layer = (p, a)
-    return procedural.over(hang, layer) if rng.random() < 0.7 else procedural.over(layer, hang)
+    hull = ndimage.grey_closing(a, size=(9, 9))  # the fringe with its gaps (≤ 4 px) closed
+    keep = (1.0 - hull)[..., None]
+    cut: procedural.Layer = (layer[0] * keep, layer[1] * keep[..., 0])
+    return procedural.over((p, a), cut)

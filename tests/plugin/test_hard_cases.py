@@ -139,7 +139,8 @@ def _gaps(alpha: np.ndarray) -> float:
 def test_fringe_is_solid_strands_with_narrow_gaps(plain: dict[str, np.ndarray]) -> None:
     b = _batch(fringe=1.0)
     np.testing.assert_array_equal(b["clean_plate"].shape, plain["clean_plate"].shape)
-    assert _gaps(b["alpha"]) > _gaps(plain["alpha"]) + 0.01  # measured 0.023 against 0
+    # measured 0.056 against 0; 0.023 when the fringe lay over the subject, its gaps showing it
+    assert _gaps(b["alpha"]) > _gaps(plain["alpha"]) + 0.04
     assert (b["alpha"] > 0.95).mean() > (plain["alpha"] > 0.95).mean()  # solid, not wisps
 
 
