@@ -22,14 +22,14 @@ def test_weights_are_small_and_carry_their_config() -> None:
 
 def test_known_output_on_the_generated_shot(small_shot: DemoShot) -> None:
     # The network's own output: without the shadow separation, which changes its input
-    # (5800.3 with it, a false shadow on the subject's hair at this tiny size).
+    # (5900.9 with it, a false shadow on the subject's hair at this tiny size).
     m = bgmatte.matte(small_shot.plate, small_shot.clean_plate, separate_shadows=False)
     assert m.params["engine"] == "network"  # the shipped model is the default engine
     # Recorded with the shipped weights (CPU, float32); a change of weights or of the
     # network code shows up here.
-    assert float(m.alpha.sum()) == pytest.approx(5801.8, abs=2.0)
+    assert float(m.alpha.sum()) == pytest.approx(5901.8, abs=2.0)
     np.testing.assert_allclose(
-        m.alpha[34, 47:52], [0.1930, 0.4015, 0.4264, 0.4790, 0.6170], atol=2e-3
+        m.alpha[34, 47:52], [0.2499, 0.4395, 0.4503, 0.4810, 0.6056], atol=2e-3
     )
     sad = float(np.abs(m.alpha - small_shot.alpha).sum() / 1000)
     assert sad < 0.2 * float(small_shot.alpha.sum() / 1000)
