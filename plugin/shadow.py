@@ -90,12 +90,17 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
 
 
-def _fill(obs: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Normalised convolution: each channel of ``obs`` (h×w×3) averaged over the ``known``
-    pixels around it; 0 where none is near."""
+def _fill(obs: np.ndarray, known: np.ndarray, sigma: float = _SIGMA) -> np.ndarray:
+    """Normalised convolution: ``obs`` (h×w, or each channel of h×w×k) averaged under a
+    Gaussian of ``sigma`` over the ``known`` pixels around it; 0 where none is near. What lies
+    beside the known pixels (the subject, say) does not leak in."""
     weight = known.astype(np.float32)
-    den = _blur(weight, _SIGMA)[..., None]
-    num = np.stack([_blur(obs[..., k] * weight, _SIGMA) for k in range(obs.shape[2])], axis=2)
+    den = _blur(weight, sigma)
+    if obs.ndim == 2:
+        num = _blur(obs * weight, sigma)
+    else:
+        num = np.stack([_blur(obs[..., k] * weight, sigma) for k in range(obs.shape[2])], axis=2)
+        den = den[..., None]
     return np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0.0).astype(np.float32)
 
 
@@ -129,20 +134,13 @@ def _local_std(x: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(_blur(x * x, 1.0) - local * local, 0.0))
 
 
-def _on(x: np.ndarray, on: np.ndarray) -> np.ndarray:
-    """A σ = 1 blur of ``x`` over the pixels ``on`` only (normalised convolution): what lies
-    beside them, the subject say, does not leak in."""
-    weight = on.astype(np.float32)
-    return _blur(x * weight, 1.0) / np.maximum(_blur(weight, 1.0), 1e-6)
-
-
 def _roughness(x: np.ndarray, on: np.ndarray) -> np.ndarray:
     """How much ``x`` varies around each pixel beyond a smooth trend, over the pixels ``on``
     only: the RMS, under a σ = 1 blur, of what a σ = 1 blur leaves out. A glow's slope passes;
     texture and edges do not, nor does the subject beside the set (off ``on``), which would
     otherwise make the glow's brightest pixels, those next to it, read as rough."""
-    fine = np.where(on, x - _on(x, on), 0.0).astype(np.float32)
-    return np.sqrt(np.maximum(_on(fine * fine, on), 0.0))
+    fine = np.where(on, x - _fill(x, on, 1.0), 0.0).astype(np.float32)
+    return np.sqrt(np.maximum(_fill(fine * fine, on, 1.0), 0.0))
 
 
 def relight(plate: np.ndarray, clean_plate: np.ndarray) -> Relight:
@@ -219,7 +217,7 @@ def light_left(plate: np.ndarray, clean_plate: np.ndarray, alpha: np.ndarray) ->
     factor, p, c, lum_c, floor = _coarse(plate, clean_plate, _LIGHT_LONG_SIDE)
     bare = (box_down(alpha, factor)[..., 0] if factor > 1 else alpha) == 0.0
     mean = _log_ratio(p, c).mean(axis=2)
-    level = np.maximum(_on(lum_c, bare), _EPS)
+    level = np.maximum(_fill(lum_c, bare, 1.0), _EPS)
     rough = _roughness(luma(p) - lum_c, bare) / level
     smooth = bare & (lum_c > floor) & (rough < SMOOTH_LIGHT)
     lit = smooth & (mean > BRIGHT) & (mean < MAX_LIGHT)
