@@ -146,9 +146,10 @@ def test_fringe_is_solid_strands_with_narrow_gaps(plain: dict[str, np.ndarray]) 
 
 def test_new_cases_off_leave_the_earlier_ones_as_they_were() -> None:
     """Recorded before the halo and the fringe existed: a stage without them draws the same
-    batches."""
+    batches. The tolerance is float32 summation order (AVX-512 and AVX2 machines differ by
+    5.5e-9 relative); a changed draw moves the sums by far more."""
     b = _batch(camouflage=0.3, thin_strands=0.4, veil=0.3, added_light=0.5)
     sums = [float(b[k].astype(np.float64).sum()) for k in ("plate", "alpha", "background")]
     np.testing.assert_allclose(
-        sums, [93910.19222075387, 28517.01540687872, 102449.83144269546], rtol=1e-9
+        sums, [93910.19222075387, 28517.01540687872, 102449.83144269546], rtol=1e-7
     )
