@@ -222,11 +222,11 @@ PARAMS: tuple[Param, ...] = (
         "prior",
         "Derived segmentation",
         "Without a segmentation input, the network engine takes its soft segmentation prior "
-        "from the classical difference matte ('classical', better edges and holes, slower) or "
-        "goes without ('none', fastest).",
+        "from the classical difference matte ('classical', better edges and holes, slower; "
+        "'classical_half' computes it at half resolution) or goes without ('none', fastest).",
         "choice",
         "classical",
-        choices=("classical", "none"),
+        choices=("classical", "classical_half", "none"),
     ),
     Param(
         "base_scale",

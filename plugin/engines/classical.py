@@ -46,7 +46,7 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
 _COARSE_SIGMA = 6.0  # px: blurs this wide run at half resolution
 
 
-def _halve(img: np.ndarray) -> np.ndarray:
+def halve(img: np.ndarray) -> np.ndarray:
     """Area-halved (rounding up): the input of :func:`_blur_halved`."""
     h, w = img.shape[:2]
     src = np.ascontiguousarray(img, dtype=np.float32)
@@ -54,7 +54,7 @@ def _halve(img: np.ndarray) -> np.ndarray:
 
 
 def _blur_halved(small: np.ndarray, sigma: float, shape: tuple[int, ...]) -> np.ndarray:
-    """A wide Gaussian blur of the image (of ``shape``) whose :func:`_halve` is ``small``,
+    """A wide Gaussian blur of the image (of ``shape``) whose :func:`halve` is ``small``,
     computed at half resolution: blur by sigma / 2, upsample bilinearly. The result is smooth
     at this scale, so the difference from the full-resolution blur is small, at about an
     eighth of the cost; several blurs of one image share one halving."""
@@ -245,7 +245,7 @@ def _fill_from(
         if sigma < _COARSE_SIGMA:
             return _blur(sources[which], sigma)
         if not halved:
-            halved.extend(_halve(img) for img in sources)
+            halved.extend(halve(img) for img in sources)
         return _blur_halved(halved[which], sigma, sources[which].shape)
 
     done = np.zeros(n, bool)
@@ -319,4 +319,30 @@ def run(
         difference=Deferred(lambda: np.abs(plate - clean).astype(np.float32)),
         segmentation=seg,
         error=Deferred(lambda: np.clip(error, 0.0, 1.0).astype(np.float32)),
+    )
+
+
+def run_halved(
+    plate: np.ndarray, clean_plate: np.ndarray, params: Mapping[str, Any]
+) -> EngineResult:
+    """:func:`run` on the area-halved frame, against the clean plate matched at full size,
+    with alpha and error upsampled bilinearly to the frame's size: the network engine's
+    cheaper prior (``prior = classical_half``), a quarter of the pixels. The network's base
+    sees the prior at a quarter of the frame or less, and the prior is soft, so the finer
+    grid mostly goes unused; what it loses is the finest detail the refiner's crops see."""
+    h, w = plate.shape[:2]
+    clean = matched_clean_plate(plate, clean_plate, params["match_exposure"])
+    small = run(halve(plate), halve(clean), None, {**params, "match_exposure": False})
+
+    def up(img: np.ndarray) -> np.ndarray:
+        out = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+        return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+    alpha = up(small.alpha)
+    return EngineResult(
+        alpha=alpha,
+        clean_plate=clean,
+        difference=Deferred(lambda: np.abs(plate - clean).astype(np.float32)),
+        segmentation=Deferred(lambda: alpha),
+        error=Deferred(lambda: up(small.error.get())),
     )

@@ -159,6 +159,16 @@ def _flip(t: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     return t.flip(dims).contiguous(memory_format=torch.channels_last)
 
 
+def _derived_prior(
+    plate: np.ndarray, clean_plate: np.ndarray, params: Mapping[str, Any]
+) -> EngineResult:
+    """The classical matte as the network's prior: at the frame's size ('classical') or from
+    the area-halved frame ('classical_half', a quarter of the pixels; the prior is soft)."""
+    if params["prior"] == "classical_half":
+        return classical.run_halved(plate, clean_plate, params)
+    return classical.run(plate, clean_plate, None, params)
+
+
 def run(
     plate: np.ndarray,
     clean_plate: np.ndarray,
@@ -171,10 +181,10 @@ def run(
     dev = torch_device(device)
     model, lock = get_model(params["weights"], params["runtime"], dev)
     derived = None
-    if segmentation is None and params["prior"] == "classical" and model.config.segmentation:
+    if segmentation is None and params["prior"] != "none" and model.config.segmentation:
         # The paper's soft segmentation prior, derived here from the difference matte.
         with stage("prior"):
-            derived = classical.run(plate, clean_plate, None, params)
+            derived = _derived_prior(plate, clean_plate, params)
         segmentation = derived.alpha
     if derived is not None:
         clean = derived.clean_plate

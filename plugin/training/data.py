@@ -62,6 +62,7 @@ DEFAULT_AUGMENT: dict[str, float] = {
     "defocus": 0.25,  # P(background defocus, same blur on plate background and clean plate)
     "segmentation": 0.5,  # P(the sample comes with a segmentation prior)
     "classical_prior": 0.0,  # P(that prior is the classical engine's matte, not degraded alpha)
+    "classical_prior_half": 0.0,  # P(that matte is computed as `prior = classical_half` does)
     "parallax": 0.0,  # P(a near layer of the clean plate moves further than the rest)
     "parallax_px": 4.0,  # max extra shift of that near layer, px
     # P(the clean plate is then matched to the plate's exposure and white balance by the
@@ -80,12 +81,16 @@ DEFAULT_AUGMENT: dict[str, float] = {
 _HARD = ("camouflage", "thin_strands", "veil", "added_light", "halo", "fringe")
 
 
-def _classical_matte(plate: np.ndarray, clean_plate: np.ndarray) -> np.ndarray:
-    """The classical engine's alpha with its default params (the network engine's prior)."""
+def _classical_matte(plate: np.ndarray, clean_plate: np.ndarray, halved: bool) -> np.ndarray:
+    """The classical engine's alpha with its default params (the network engine's prior), at
+    full size or, with ``halved``, as ``prior = classical_half`` computes it."""
     from bgmatte.plugin.engines import classical
     from bgmatte.plugin.params import resolve_params
 
-    return classical.run(plate, clean_plate, None, resolve_params({"engine": "classical"})).alpha
+    params = resolve_params({"engine": "classical"})
+    if halved:
+        return classical.run_halved(plate, clean_plate, params).alpha
+    return classical.run(plate, clean_plate, None, params).alpha
 
 
 _MARGIN = 8  # canvas border, so the misaligned clean plate never samples outside the scene
@@ -433,7 +438,10 @@ class CompositeSampler:
             and self.augment["classical_prior"] > 0
             and (r_seg.random() < self.augment["classical_prior"])
         ):
-            seg = _classical_matte(out["plate"], out["clean_plate"])
+            # drawn only when set: configs without it reproduce their batches to the bit
+            half = self.augment["classical_prior_half"]
+            halved = half > 0 and bool(r_seg.random() < half)
+            seg = _classical_matte(out["plate"], out["clean_plate"], halved)
         elif has:
             seg = self._segmentation(r_seg, alpha)
         else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -139,6 +140,25 @@ def test_derived_prior_is_the_classical_matte(small_shot: DemoShot, tiny_weights
     bare = bgmatte.matte(*args, engine="network", weights=tiny_weights, prior="none")
     assert not np.array_equal(bare.alpha, derived.alpha)
     assert not np.array_equal(bare.segmentation, classical.alpha)
+
+
+def test_half_resolution_prior_is_the_halved_frames_classical_matte(
+    small_shot: DemoShot, tiny_weights: str
+) -> None:
+    from bgmatte.plugin.engines.classical import halve
+
+    args = (small_shot.plate, small_shot.clean_plate)
+    half = bgmatte.matte(*args, engine="network", weights=tiny_weights, prior="classical_half")
+    clean = bgmatte.matte(*args, engine="classical").clean_plate  # matched at full size
+    small = bgmatte.matte(
+        halve(small_shot.plate), halve(clean), engine="classical", match_exposure=False
+    )
+    h, w = small_shot.plate.shape[:2]
+    assert half.segmentation.shape == (h, w)
+    up = cv2.resize(small.alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(half.segmentation, np.clip(up, 0, 1), atol=1e-6)
+    full = bgmatte.matte(*args, engine="network", weights=tiny_weights)
+    assert not np.array_equal(half.segmentation, full.segmentation)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")

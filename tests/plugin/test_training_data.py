@@ -169,6 +169,24 @@ def test_classical_prior_is_the_engines_matte() -> None:
     np.testing.assert_array_equal(degraded["alpha"], got["alpha"])
 
 
+def test_halved_classical_prior_is_the_engines_half_resolution_prior() -> None:
+    from bgmatte.plugin.engines import classical
+    from bgmatte.plugin.params import resolve_params
+
+    aug = {"segmentation": 1.0, "classical_prior": 1.0, "classical_prior_half": 1.0}
+    got = CompositeSampler(None, augment=aug, seed=2).sample(0, 2, SIZE)
+    full = CompositeSampler(None, augment={**aug, "classical_prior_half": 0.0}, seed=2)
+    whole = full.sample(0, 2, SIZE)
+    np.testing.assert_array_equal(got["plate"], whole["plate"])  # the same composites
+    params = resolve_params({"engine": "classical"})
+    for i in range(2):
+        plate = got["plate"][i].transpose(1, 2, 0)
+        clean = got["clean_plate"][i].transpose(1, 2, 0)
+        want = classical.run_halved(plate, clean, params).alpha
+        np.testing.assert_array_equal(got["segmentation"][i, 0], want)
+        assert not np.array_equal(want, whole["segmentation"][i, 0])
+
+
 def test_parallax_moves_a_near_layer_of_the_clean_plate_only() -> None:
     still = {k: 0.0 for k in ("noise", "exposure", "white_balance", "misalign", "shadow")}
     flat = CompositeSampler(None, augment=still, seed=5).sample(0, 4, SIZE)
