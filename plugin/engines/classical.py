@@ -47,7 +47,7 @@ _COARSE_SIGMA = 6.0  # px: blurs this wide run at half resolution
 
 
 def halve(img: np.ndarray) -> np.ndarray:
-    """Area-halved (rounding up): the input of :func:`_blur_halved`."""
+    """Area-halved (rounding up): the input of :func:`_blur_halved` and :func:`run_halved`."""
     h, w = img.shape[:2]
     src = np.ascontiguousarray(img, dtype=np.float32)
     return cv2.resize(src, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)

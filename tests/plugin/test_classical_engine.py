@@ -67,7 +67,7 @@ def test_wide_blurs_at_half_resolution_stay_close_to_the_full_blur(sigma: float)
     for img in (mask, colours):
         full, coarse = (
             classical._blur(img, sigma),
-            classical._blur_halved(classical._halve(img), sigma, img.shape),
+            classical._blur_halved(classical.halve(img), sigma, img.shape),
         )
         assert coarse.shape == img.shape
         err = np.abs(coarse - full)
