@@ -226,7 +226,8 @@ PARAMS: tuple[Param, ...] = (
         "'classical_half' computes it at half resolution) or goes without ('none', fastest).",
         "choice",
         "classical",
-        choices=("classical", "classical_half", "none"),
+        # appended, never inserted: OpenFX hosts save a choice as its index
+        choices=("classical", "none", "classical_half"),
     ),
     Param(
         "base_scale",
