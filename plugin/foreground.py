@@ -48,7 +48,8 @@ def residual_sigma(clean_plate: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def fill(premultiplied: np.ndarray, alpha: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """The foreground colour filled in from around each pixel (H×W×3), by pull-push.
+    """The foreground colour filled in from around each pixel (H×W×3), by pull-push;
+    ``premultiplied`` (float32 H×W×3) is overwritten.
 
     Pull: a Gaussian pyramid of the weighted data a * r / sigma² and of the weights
     a² / sigma² (r = P - (1 - a) B = a F), down to 8 px. Push: from the weighted mean of the
@@ -57,12 +58,14 @@ def fill(premultiplied: np.ndarray, alpha: np.ndarray, sigma: np.ndarray) -> np.
     finest, upsampled, so a pixel's own data enters only once, in
     :func:`bgmatte.kernels.regularised_unmix`.
     """
-    nums: list[np.ndarray] = [np.empty(premultiplied.shape, np.float32)]
+    # The finest level's data is written over ``premultiplied`` (float32, consumed): one
+    # frame-sized buffer fewer at the unmix's peak.
+    nums: list[np.ndarray] = [premultiplied]
     dens: list[np.ndarray] = [np.empty(alpha.shape, np.float32)]
 
     def rows(band: slice) -> None:  # per pixel: in row bands, on every thread
         inv = (1.0 / (sigma[band] * sigma[band])).astype(np.float32, copy=False)
-        nums[0][band] = premultiplied[band] * (alpha[band] * inv)[..., None]
+        premultiplied[band] *= (alpha[band] * inv)[..., None]
         dens[0][band] = alpha[band] * alpha[band] * inv
 
     in_bands(rows, alpha.shape[0])

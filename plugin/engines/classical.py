@@ -95,6 +95,9 @@ def _opening(mask: np.ndarray) -> np.ndarray:
     return _dilate(_erode(mask, 1), 1)
 
 
+_CHUNK = 64  # rows of the shifted noise distance a thread computes at a time
+
+
 def _noise_distance(
     plate: np.ndarray,
     clean: np.ndarray,
@@ -123,6 +126,13 @@ def _noise_distance(
     best = np.empty((hh, ww), np.float32)
 
     def rows(band: slice) -> None:
+        """The box's rows ``band``, :data:`_CHUNK` rows at a time (each row's distance is its
+        own, so the chunks only bound the temporaries: a thread's band of a 4K frame would
+        hold its plate rows and variances, 3 channels each, at once)."""
+        for start in range(band.start, band.stop, _CHUNK):
+            chunk(slice(start, min(start + _CHUNK, band.stop)))
+
+    def chunk(band: slice) -> None:
         """The box's rows ``band``: each clean-plate row used is r rows away at most."""
         n, lo = band.stop - band.start, band.start
         parts = []
@@ -281,7 +291,9 @@ def run(
     model = fit_noise(d, c, np.all(np.abs(d) <= 0.03 * np.abs(c) + 1e-3, axis=1))
     z = keying.noise_distance(d[None], c[None], model.read_var, model.shot_var, model.gain_var)[0]
     model = fit_noise(d, c, z < params["threshold"])
+    del diff  # frame-sized buffers are let go as soon as they are done with: peak memory
     key = _shift_tolerant_key(pb, cb, model, params)
+    del pb, cb
     t_lo = float(params["threshold"])
 
     core = _erode(key > 0.99, _CORE_ERODE)
