@@ -36,6 +36,8 @@ MIN_ERROR = 0.02
 # window (see :meth:`Refiner._fast`); about where a whole tile costs as much as its patches.
 TILE = 4
 TILE_MIN = 6
+# windows the inference refiner convolves at a time: its activations are held per chunk
+WINDOW_CHUNK = 128
 Encode = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -379,6 +381,22 @@ class Refiner(nn.Module):
             coarse_half = F.interpolate(coarse, half, mode="bilinear", align_corners=False)
 
         def refined(wb: torch.Tensor, wy: torch.Tensor, wx: torch.Tensor, n: int) -> torch.Tensor:
+            """:func:`refined_chunk` over at most :data:`WINDOW_CHUNK` windows at a time: the
+            convolutions' activations are held for a chunk, not for every window at once. At
+            inference only: in training the batch norms take their statistics from all the
+            patches together."""
+            if self.training or wb.numel() <= WINDOW_CHUNK:
+                return refined_chunk(wb, wy, wx, n)
+            parts = [
+                refined_chunk(wb[i : i + WINDOW_CHUNK], wy[i : i + WINDOW_CHUNK],
+                              wx[i : i + WINDOW_CHUNK], n)
+                for i in range(0, wb.numel(), WINDOW_CHUNK)
+            ]  # fmt: skip
+            return torch.cat(parts)
+
+        def refined_chunk(
+            wb: torch.Tensor, wy: torch.Tensor, wx: torch.Tensor, n: int
+        ) -> torch.Tensor:
             """The convolutions over the windows of n×n cells from the cells (wb, wy, wx)."""
             size = 2 * n + 6
             if coarse_half is None:  # each window upsampled on its own
