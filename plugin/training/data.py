@@ -75,6 +75,7 @@ DEFAULT_AUGMENT: dict[str, float] = {
     "added_light": 0.0,  # P(glow / highlights the subject adds to the plate's background)
     "halo": 0.0,  # P(a glow hugging the subject's outline on the plate's background)
     "fringe": 0.0,  # P(a dense fringe of 2-6 px strands with 1-4 px gaps, background textured)
+    "fringe_soft": 0.0,  # P(that fringe's strands are fuzzy: soft edges, 0.5-1 opaque)
 }
 
 
@@ -421,7 +422,7 @@ class CompositeSampler:
         if drawn["fringe"]:  # drawn after the halo, for the same reason
             canvas = hard_cases.texture(rng, canvas)
             fg, alpha = procedural.unpremultiply(
-                hard_cases.fringe(rng, (fg * alpha[..., None], alpha))
+                hard_cases.fringe(rng, (fg * alpha[..., None], alpha), aug["fringe_soft"])
             )
         return fg, alpha, canvas, light
 

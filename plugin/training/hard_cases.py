@@ -161,13 +161,18 @@ def halo(
     return np.maximum(light, 0.0).astype(np.float32)
 
 
-def fringe(rng: np.random.Generator, layer: procedural.Layer) -> procedural.Layer:
+def fringe(
+    rng: np.random.Generator, layer: procedural.Layer, soft: float = 0.0
+) -> procedural.Layer:
     """8-40 solid strands 2-6 px wide hanging side by side with gaps of 1-4 px, each its own
     colour and gently waving, in place of the subject where they hang: the subject is cut
     from the fringe's hull (its gaps closed), so the gaps show the background, as between the
     strands of a yarn subject (over the subject, they would show it, and teach the network to
     fill gaps). Drawn at twice the resolution as the distance to each strand's centre line,
-    anti-aliased by the halving."""
+    anti-aliased by the halving. With probability ``soft`` the strands are fuzzy instead:
+    edges ramping over 0.5-2 px and each strand 0.5-1 opaque, as fibres and hair are (solid
+    strands alone taught that a strand is opaque; drawn after the rest, so ``soft`` 0 draws
+    what it drew before)."""
     size = layer[1].shape[0]
     big = 2 * size
     n = int(rng.integers(8, 41))
@@ -197,6 +202,9 @@ def fringe(rng: np.random.Generator, layer: procedural.Layer) -> procedural.Laye
     cover = np.clip(widths[which] - dist + 0.5, 0.0, 1.0)  # half-width w at twice the size
     colours = np.stack([procedural.random_colour(rng, 0.03, 0.8) for _ in range(n)])
     shade = 1.0 + 0.3 * (procedural.value_noise(rng, big, max(big // 16, 2))[..., 0] - 0.5)
+    if soft > 0 and rng.random() < soft:
+        ramp, opacity = rng.uniform(1.0, 4.0), rng.uniform(0.5, 1.0, n)  # ramp at twice the size
+        cover = np.clip((widths[which] - dist) / ramp + 0.5, 0.0, 1.0) * opacity[which]
     prem = cover[..., None] * colours[which] * shade[..., None]
     a = cover.reshape(size, 2, size, 2).mean((1, 3)).astype(np.float32)
     p = prem.reshape(size, 2, size, 2, 3).mean((1, 3)).astype(np.float32)

@@ -153,3 +153,17 @@ def test_new_cases_off_leave_the_earlier_ones_as_they_were() -> None:
     np.testing.assert_allclose(
         sums, [93910.19222075387, 28517.01540687872, 102449.83144269546], rtol=1e-7
     )
+
+
+def test_soft_fringe_has_fuzzy_strands_and_leaves_the_solid_one_as_it_was() -> None:
+    solid, fuzzy = _batch(fringe=1.0), _batch(fringe=1.0, fringe_soft=1.0)
+    off = _batch(fringe=1.0, fringe_soft=0.0)
+    np.testing.assert_array_equal(off["alpha"], solid["alpha"])  # drawn only when set
+    np.testing.assert_array_equal(fuzzy["background"], solid["background"])  # the same sets
+
+    def soft_share(alpha: np.ndarray) -> float:
+        return float(((alpha > 0.1) & (alpha < 0.9)).mean())
+
+    # the same strands, fuzzy: many more partly covered pixels and fewer opaque ones
+    assert soft_share(fuzzy["alpha"]) > 2.0 * soft_share(solid["alpha"])
+    assert (fuzzy["alpha"] > 0.95).mean() < (solid["alpha"] > 0.95).mean()
