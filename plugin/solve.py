@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from bgmatte import kernels
-from bgmatte.plugin import foreground, shadow, validate
+from bgmatte.plugin import foreground, light, shadow, validate
 from bgmatte.plugin.align import align
 from bgmatte.plugin.bands import in_bands
 from bgmatte.plugin.engines import Deferred, EngineResult, get_engine
@@ -45,14 +45,15 @@ class Inputs:
 class Keyed:
     """A frame after the engine: its checked inputs, the subject's cast shadow on the set,
     and the engine's result (alpha, the clean plate as used, debug passes), before the
-    foreground (and the light left on the set) is solved. ``relight_problem``: why the
-    shadow and light passes could not be solved ('' when they were, or when
-    ``separate_shadows`` is off)."""
+    foreground is solved; ``light``: the light the subject adds to the set (H×W×3, before the
+    subject covers it; None: none). ``relight_problem``: why the shadow and light passes
+    could not be solved ('' when they were, or when ``separate_shadows`` is off)."""
 
     inputs: Inputs
     result: EngineResult
     relight: Relight
     relight_problem: str = ""
+    light: np.ndarray | None = None
 
 
 def check(
@@ -116,22 +117,36 @@ def key(
         aligned = align(inputs.plate, inputs.clean_plate, params["align"], where)
     clean = aligned.clean_plate
     done(0.15)
-    relit, problem = Relight(), ""
+    relit, problem, added = Relight(), "", None
+    matched = clean
     if params["separate_shadows"] and aligned.report.status == "failed":
         problem = "the clean plate could not be aligned to the plate"
     elif params["separate_shadows"]:
         # The shadow is measured against the exposure-matched clean plate; the engine then
         # keys against it with the shadow on (and matches no exposure again).
-        clean = matched_clean_plate(inputs.plate, clean, params["match_exposure"])
+        matched = matched_clean_plate(inputs.plate, clean, params["match_exposure"])
         with stage("shadow"):
-            relit = shadow.relight(inputs.plate, clean)
-            clean = relit.apply(clean)
+            relit = shadow.relight(inputs.plate, matched)
+            clean = relit.apply(matched)
         params = {**params, "match_exposure": False}
     engine = get_engine(params["engine"])
     with stage("engine"):
         result = engine(inputs.plate, clean, inputs.segmentation, params, device)
-    done(0.9)
-    return Keyed(inputs, result, relit, problem)
+    if params["separate_shadows"] and not problem:
+        # Light on the set is told from a bright subject by the set the matte left uncovered
+        # (:mod:`.light`): where the subject adds some, the shadow is solved again under it
+        # and the frame keyed again against the set as lit, so a glow is background too.
+        with stage("light"):
+            added = light.light_field(inputs.plate, matched, result.alpha)
+            if added is not None:
+                unlit = np.maximum(inputs.plate - added, 0.0)
+                relit = shadow.relight(unlit, matched)
+                clean = relit.apply(matched) + added
+        if added is not None:
+            done(0.5)
+            with stage("engine"):
+                result = engine(inputs.plate, clean, inputs.segmentation, params, device)
+    return Keyed(inputs, result, relit, problem, added)
 
 
 def unmix(
@@ -206,8 +221,13 @@ def finish(
     # The shadow and light passes are made when a host asks for them (or for the composite).
     shadow_y = Deferred(lambda: keyed.relight.shadow_y)
     separate = params["separate_shadows"] and not keyed.relight_problem
-    light = Deferred(
-        lambda: shadow.light_left(inputs.plate, result.clean_plate, alpha) if separate else None
+    added = keyed.light
+    light_pass = Deferred(
+        lambda: (
+            (added * (1.0 - alpha)[..., None]).astype(np.float32)  # as the plate shows it
+            if separate and added is not None
+            else None
+        )
     )
     if comp is not None and inputs.background is not None:
         with stage("passes"):
@@ -216,7 +236,7 @@ def finish(
                 alpha,
                 inputs.background,
                 shadow_y.get(),
-                light.get(),
+                light_pass.get(),
                 float(params["shadow_amount"]),
                 float(params["light_amount"]),
             )
@@ -235,7 +255,7 @@ def finish(
         },
         composite=comp,
         shadow_pass=shadow_y,
-        light_pass=light,
+        light_pass=light_pass,
         relight_problem=keyed.relight_problem,
         params=dict(params),
     )

@@ -26,6 +26,7 @@ STAGES = (
     "base",
     "refine",
     "engine",
+    "light",
     "unmix",
     "passes",
 )

@@ -10,7 +10,7 @@ from scipy import ndimage
 import bgmatte
 from bgmatte.bench.scenes.shadow_shot import ShadowShot, make_shadow_shot
 from bgmatte.errors import BgmatteError
-from bgmatte.plugin import shadow
+from bgmatte.plugin import light, shadow
 from bgmatte.plugin.engines import Deferred
 from bgmatte.plugin.passes import Matte
 
@@ -45,25 +45,73 @@ def test_no_shadow_gives_exactly_one_and_no_light() -> None:
         shot = make_shadow_shot(height, width, seed=2, strength=0.0)
         clean = shot.clean_plate * np.float32(2.0**0.1)  # the exposure the shot took off
         assert shadow.relight(shot.plate, clean).log_shadow is None  # a factor of 1 exactly
-        assert shadow.light_left(shot.plate, clean, shot.alpha) is None  # no light
+        assert light.light_field(shot.plate, clean, shot.alpha) is None  # no light
 
 
 def test_a_glow_is_found_on_its_slope_up_to_the_subject() -> None:
     # A glow is brightest at the subject and falls off (here over 30 px): on the uncovered
-    # set its difference has a slope but no texture. With the true matte the pass finds most of
-    # it: 0.74 of its level, MAE 0.26 of it, 0.86 within 30 px of the subject. A roughness
-    # that counted the slope as texture found an eighth; one that let the subject beside the
-    # set in found 0.59 (MAE 0.41), 0.71 within 30 px of the subject, where it is brightest.
+    # set its difference has a slope but no texture. With the true matte the field finds
+    # nearly all of it: 0.97 of its level, MAE 0.16 of it, 0.94 within 30 px of the subject
+    # (the light measured after keying on the bare set alone, before the joint solve of shadow
+    # and light, found 0.74, MAE 0.26, 0.86 near the subject).
     shot = make_shadow_shot(360, 640, seed=15, offset=(0, 0), strength=0.0, glow=(0.3, 0.2, 0.1))
     clean = shot.clean_plate * np.float32(2.0**0.1)
-    got = shadow.light_left(shot.plate, clean, shot.alpha)
-    assert got is not None
+    field = light.light_field(shot.plate, clean, shot.alpha)
+    assert field is not None
+    got = field * (1 - shot.alpha)[..., None]  # as the plate shows it
     lit = (shot.alpha == 0) & (shot.light.max(axis=2) > 0.005)
     truth = float(shot.light[lit].mean())
-    assert got[lit].mean() > 0.7 * truth
-    assert np.abs(got - shot.light)[lit].mean() < 0.33 * truth
+    assert got[lit].mean() > 0.9 * truth
+    assert np.abs(got - shot.light)[lit].mean() < 0.2 * truth
     near = lit & (ndimage.distance_transform_edt(shot.alpha < 1) <= 30)
-    assert got[near].mean() > 0.8 * shot.light[near].mean()
+    assert got[near].mean() > 0.9 * shot.light[near].mean()
+
+
+def test_a_shadow_under_a_coloured_glow_is_found_and_neither_keys_as_subject() -> None:
+    # A warm glow over the subject's own shadow on a blue-grey set: the plate's ratio is not
+    # neutral there, so the shadow alone finds none of it (shadow MAE 0.109, alpha 0.094 in
+    # the shadow and 0.039 in the glow, light MAE 0.025, measured before the joint solve).
+    shot = make_shadow_shot(
+        360, 640, seed=5, offset=(25.0, 40.0), softness=6.0, strength=0.55, glow=(0.25, 0.15, 0.08)
+    )
+    got = bgmatte.matte(shot.plate, shot.clean_plate)
+    uncovered = shot.alpha == 0.0
+    shadowed = uncovered & (shot.shadow < 0.99)
+    lit = uncovered & (shot.light.max(axis=2) > 0.005)
+    assert shadowed.sum() > 5000 and lit.sum() > 20000
+    assert np.abs(got.shadow - shot.shadow)[shadowed].mean() < 0.05  # 0.041
+    assert got.alpha[shadowed].mean() < 0.02  # 0.011
+    assert got.alpha[lit].mean() < 0.01  # 0.003
+    assert np.abs(got.light - shot.light).max(axis=2)[lit].mean() < 0.015  # 0.010
+
+
+def test_light_on_a_sliver_of_the_frame_is_not_a_glow() -> None:
+    # A bright, smooth patch that the first matte left uncovered is more often the subject
+    # than light: on the dev and validation cases 1-15 such blocks (at most 0.15 % of the
+    # frame) read as light, the bench's glows 430 and more. A glow of σ 11 px on a 640 px frame
+    # is refused; one of σ 20 px is found.
+    h, w = 360, 640
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    ripple = 0.3 + 0.05 * np.sin(xx / 7.0) * np.cos(yy / 5.0)
+    clean = (ripple[..., None] * np.array([0.8, 1.0, 1.2], np.float32)).astype(np.float32)
+    bare = np.zeros((h, w), np.float32)
+    for sigma, found in ((11.0, False), (20.0, True)):
+        blob = np.exp(-((xx - 320) ** 2 + (yy - 180) ** 2) / (2 * sigma * sigma))
+        plate = (clean + blob[..., None] * np.array([0.3, 0.2, 0.1], np.float32)).astype(np.float32)
+        assert (light.light_field(plate, clean, bare) is not None) == found, sigma
+
+
+def test_the_gain_on_the_light_is_solved_beside_a_neutral_shadow() -> None:
+    c = np.array([[[0.2, 0.3, 0.5], [0.4, 0.4, 0.4], [0.3, 0.3, 0.3]]], np.float32)
+    k = np.array([1.5, 0.9, 0.5], np.float32)
+    s = np.array([[-0.3, 0.0, -0.2]], np.float32)[..., None]  # (shadow factor - 1)
+    g = np.array([[0.05, 0.1, 0.0]], np.float32)
+    d = s * c + g[..., None] * k
+    np.testing.assert_allclose(light._gain(d, c, k), g, atol=1e-6)
+    # Brightening without light's colour is not negative light; a darkening alone is none.
+    assert light._gain(-0.2 * k[None, None], c[:, :1], k)[0, 0] == 0.0
+    # A set of the light's own colour cannot tell a shadow from less light: not observed.
+    assert np.isnan(light._gain(0.1 * k[None, None], 2.0 * k[None, None], k)[0, 0])
 
 
 def test_a_frame_full_of_subject_gives_exactly_one() -> None:
@@ -71,7 +119,7 @@ def test_a_frame_full_of_subject_gives_exactly_one() -> None:
     clean = (0.2 + 0.6 * rng.random((90, 120, 3))).astype(np.float32)
     subject = (0.05 + 0.9 * rng.random((90, 120, 3))).astype(np.float32)  # covers the set
     assert shadow.relight(subject, clean).log_shadow is None
-    assert shadow.light_left(subject, clean, np.ones((90, 120), np.float32)) is None
+    assert light.light_field(subject, clean, np.ones((90, 120), np.float32)) is None
 
 
 def test_the_composite_lays_the_shadow_and_adds_the_light(shot: ShadowShot) -> None:
