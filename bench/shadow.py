@@ -25,14 +25,19 @@ import numpy as np
 from bgmatte.bench.command import Benchmark, add_settings, parse_size, settings
 from bgmatte.bench.table import print_header, print_row
 
-# offset px, softness px, strength, glow RGB, at 640×360 (scaled with the frame)
-SHOTS: tuple[tuple[tuple[float, float], float, float, tuple[float, float, float]], ...] = (
-    ((40.0, 25.0), 8.0, 0.5, (0.0, 0.0, 0.0)),
-    ((-30.0, 30.0), 3.0, 0.7, (0.0, 0.0, 0.0)),
-    ((60.0, 10.0), 16.0, 0.35, (0.0, 0.0, 0.0)),
-    ((25.0, 40.0), 6.0, 0.55, (0.25, 0.15, 0.08)),
-    ((0.0, 0.0), 1.0, 0.0, (0.3, 0.2, 0.1)),
-    ((0.0, 0.0), 1.0, 0.0, (0.0, 0.0, 0.0)),
+_RGB = tuple[float, float, float]
+_BLUISH, _NEUTRAL = (1.04, 1.0, 0.96), (1.0, 1.0, 1.0)
+# offset px, softness px, strength, glow RGB, the shadow's colour, at 640×360 (scaled with
+# the frame). Shot 7 is shot 4 with a neutral shadow: the joint solve of shadow and light
+# was tuned on the first six, and shot 7 checks it on a shadow of another colour.
+SHOTS: tuple[tuple[tuple[float, float], float, float, _RGB, _RGB], ...] = (
+    ((40.0, 25.0), 8.0, 0.5, (0.0, 0.0, 0.0), _BLUISH),
+    ((-30.0, 30.0), 3.0, 0.7, (0.0, 0.0, 0.0), _BLUISH),
+    ((60.0, 10.0), 16.0, 0.35, (0.0, 0.0, 0.0), _BLUISH),
+    ((25.0, 40.0), 6.0, 0.55, (0.25, 0.15, 0.08), _BLUISH),
+    ((0.0, 0.0), 1.0, 0.0, (0.3, 0.2, 0.1), _BLUISH),
+    ((0.0, 0.0), 1.0, 0.0, (0.0, 0.0, 0.0), _BLUISH),
+    ((25.0, 40.0), 6.0, 0.55, (0.25, 0.15, 0.08), _NEUTRAL),
 )
 _COLUMNS = ("shadow_mae_in", "shadow_mae_out", "alpha_shadow", "alpha_shadow_off",
             "light_mae", "comp_err", "comp_err_off")  # fmt: skip
@@ -99,25 +104,28 @@ def run(args: argparse.Namespace) -> list[dict]:
 
     height, width = args.size
     k = width / 640.0
-    print_header(("shot", "offset", "soft", "strength", "glow", "shadow MAE in", "out",
+    print_header(("shot", "offset", "soft", "strength", "glow", "tint", "shadow MAE in", "out",
                   "alpha in shadow", "(not separated)", "light MAE", "composite err",
-                  "(without passes)"), "lrrrlrrrrrrr")  # fmt: skip
+                  "(without passes)"), "lrrrllrrrrrrr")  # fmt: skip
     rows: list[dict] = []
-    for i, (offset, soft, strength, glow) in enumerate(SHOTS):
-        shot = make_shadow_shot(height, width, seed=11 + i, offset=(offset[0] * k, offset[1] * k),
-                                softness=soft * k, strength=strength, glow=glow)  # fmt: skip
+    for i, (offset, soft, strength, glow, sky) in enumerate(SHOTS):
+        seed = 11 + (3 if i == 6 else i)  # shot 7: shot 4's frame
+        shot = make_shadow_shot(
+            height, width, seed=seed, offset=(offset[0] * k, offset[1] * k),
+            softness=soft * k, strength=strength, glow=glow, sky=sky,
+        )  # fmt: skip
         common = {**settings(args), "engine": args.engine, "background": shot.background}
         got = bgmatte.matte(shot.plate, shot.clean_plate, **common)
         off = bgmatte.matte(shot.plate, shot.clean_plate, **{**common, "separate_shadows": False})
         row = {"shot": i + 1, **score(shot, got, off)}
         rows.append(row)
         print_row([i + 1, f"{offset[0]:g},{offset[1]:g}", f"{soft:g}", f"{strength:g}",
-                   ",".join(f"{g:g}" for g in glow)]
+                   ",".join(f"{g:g}" for g in glow), "neutral" if sky == _NEUTRAL else "bluish"]
                   + [f"{row[c]:.4f}" for c in _COLUMNS])  # fmt: skip
         if i == 0 and args.sheet:
             sheet(args.sheet, shot, got, off)
     avg = {c: float(np.nanmean([r[c] for r in rows])) for c in _COLUMNS}
-    print_row(["**mean**", "", "", "", ""] + [f"{avg[c]:.4f}" for c in _COLUMNS])
+    print_row(["**mean**", "", "", "", "", ""] + [f"{avg[c]:.4f}" for c in _COLUMNS])
     ratio = avg["comp_err"] / avg["comp_err_off"]
     print(f"composite error with the passes / without: {ratio:.2f}")
     rows.append({"shot": "mean", **avg, "composite_ratio": ratio})

@@ -163,6 +163,17 @@ PARAMS: tuple[Param, ...] = (
         True,
     ),
     Param(
+        "light_keyings",
+        "Keyings under light",
+        "Where the subject adds light to the set (a glow), how many more times the frame is "
+        "keyed against the set as lit, each time with the light measured from the last matte "
+        "(each a further engine run, on such frames only). 0: the light is measured from the "
+        "first matte and not keyed out of it.",
+        "int",
+        3,
+        range=(0, 6),
+    ),
+    Param(
         "shadow_amount",
         "Shadow amount",
         "How much of the shadow pass the composite lays on the new background (0: none).",

@@ -13,7 +13,7 @@ a temporal window filters the keyed alphas of its frames and unmixes only the re
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -135,15 +135,23 @@ def key(
     if params["separate_shadows"] and not problem:
         # Light on the set is told from a bright subject by the set the matte left uncovered
         # (:mod:`.light`): where the subject adds some, the shadow is solved again under it
-        # and the frame keyed again against the set as lit, so a glow is background too.
-        with stage("light"):
-            added = light.light_field(inputs.plate, matched, result.alpha)
-            if added is not None:
-                unlit = np.maximum(inputs.plate - added, 0.0)
-                relit = shadow.relight(unlit, matched)
+        # and the frame keyed again against the set as lit, so a glow is background too; each
+        # keying uncovers more of the set, so the light is measured again from its matte, up
+        # to ``light_keyings`` times. The passes and the foreground take the light measured
+        # from the last matte.
+        rounds = int(params["light_keyings"])
+        for n in range(rounds + 1):
+            with stage("light"):
+                found = light.light_field(inputs.plate, matched, result.alpha)
+                if found is None:
+                    break
+                added = found
+                relit = shadow.relight(np.maximum(inputs.plate - added, 0.0), matched)
                 clean = relit.apply(matched) + added
-        if added is not None:
-            done(0.5)
+            if n == rounds:
+                result = replace(result, clean_plate=clean)
+                break
+            done(0.5 + 0.4 * n / rounds)
             with stage("engine"):
                 result = engine(inputs.plate, clean, inputs.segmentation, params, device)
     return Keyed(inputs, result, relit, problem, added)

@@ -3,8 +3,8 @@ with the true shadow factor, the true added light and the true matte.
 
 The set B is an HDR background; the subject (alpha, F) is the demo's. The shadow is the
 subject's matte moved by ``offset`` px, blurred by ``softness`` px and scaled by ``strength``:
-``S = 1 - strength · blur(shift(alpha))``, a little bluer than neutral (skylight fills
-shadows). The light is a glow of the subject's colour ``glow`` around it:
+``S = 1 - strength · blur(shift(alpha)) · sky``, by default a little bluer than neutral
+(skylight fills shadows). The light is a glow of the subject's colour ``glow`` around it:
 ``L = glow · blur(alpha, reach)``. The plate is ``alpha·F + (1-alpha)·(B·S + L)`` and the
 clean plate is ``B``, each captured with its own sensor noise and the clean plate a little
 darker (an exposure change the node must match). A new background and the true composite
@@ -51,16 +51,18 @@ def make_shadow_shot(
     strength: float = 0.5,
     glow: tuple[float, float, float] = (0.0, 0.0, 0.0),
     reach: float = 30.0,
+    sky: tuple[float, float, float] = (1.04, 1.0, 0.96),
 ) -> ShadowShot:
-    """The demo subject over a new set with its shadow (``strength`` 0: none) and its glow
-    (``glow`` 0: none); sizes in px of this frame."""
+    """The demo subject over a new set with its shadow (``strength`` 0: none; ``sky``: its
+    colour, the share of each channel it takes) and its glow (``glow`` 0: none); sizes in px
+    of this frame."""
     rng = np.random.default_rng(seed)
     subject = demo.make_demo_shot(height, width, seed=seed)
     alpha, fg = subject.alpha, subject.foreground
     bg = demo.hdr_background(rng, height, width)
     cast = cv2.GaussianBlur(_shifted(alpha, *offset), (0, 0), max(softness, 0.1))
-    sky = np.array([1.04, 1.0, 0.96], np.float32)  # the shadow a little bluer
-    shadow3 = np.clip(1.0 - strength * cast[..., None] * sky, 0.0, 1.0).astype(np.float32)
+    tint = np.asarray(sky, np.float32)
+    shadow3 = np.clip(1.0 - strength * cast[..., None] * tint, 0.0, 1.0).astype(np.float32)
     spread = cv2.GaussianBlur(alpha, (0, 0), max(reach, 0.1))
     added = (spread[..., None] * np.asarray(glow, np.float32)).astype(np.float32)
     a = alpha[..., None]
