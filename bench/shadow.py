@@ -11,8 +11,8 @@ Per shot, the truth's offset, softness, strength and glow, then:
   the shadow or the light reaches the uncovered set, with the passes and without them (the
   node with ``separate_shadows`` off, as before the passes existed).
 ``--set PARAM=VALUE`` sets a node parameter for both mattes (other weights, say).
-``--sheet FILE`` writes a contact sheet of the first shot (plate, clean plate, alpha, shadow,
-light, composite without and with the passes).
+``--sheet FILE`` writes a contact sheet of one shot (``--sheet-shot``, default the first):
+plate, clean plate, alpha, shadow, light, composite without and with the passes.
 """
 
 from __future__ import annotations
@@ -48,7 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--size", type=parse_size, default=(360, 640), help="HEIGHTxWIDTH (default 360x640)"
     )
     parser.add_argument("--engine", default="network", help="network or classical")
-    parser.add_argument("--sheet", help="write a contact sheet of the first shot (PNG)")
+    parser.add_argument("--sheet", help="write a contact sheet of one shot (PNG)")
+    parser.add_argument(
+        "--sheet-shot", type=int, default=1, help="the shot the sheet shows (1-based; default 1)"
+    )
     parser.add_argument("--json", help="write the rows as JSON")
     add_settings(parser)
 
@@ -122,7 +125,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         print_row([i + 1, f"{offset[0]:g},{offset[1]:g}", f"{soft:g}", f"{strength:g}",
                    ",".join(f"{g:g}" for g in glow), "neutral" if sky == _NEUTRAL else "bluish"]
                   + [f"{row[c]:.4f}" for c in _COLUMNS])  # fmt: skip
-        if i == 0 and args.sheet:
+        if args.sheet and i + 1 == args.sheet_shot:
             sheet(args.sheet, shot, got, off)
     avg = {c: float(np.nanmean([r[c] for r in rows])) for c in _COLUMNS}
     print_row(["**mean**", "", "", "", "", ""] + [f"{avg[c]:.4f}" for c in _COLUMNS])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import pytest
 
@@ -25,3 +26,18 @@ def test_set_reaches_the_node(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(shadowed) >= 3
     assert all(r["alpha_shadow"] == r["alpha_shadow_off"] for r in shadowed)
     assert any(r["alpha_shadow"] != r["alpha_shadow_off"] for r in separated[:-1])
+
+
+def test_the_sheet_shows_the_shot_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = {n: tmp_path / f"sheet{n}.png" for n in (1, 4)}
+    for n, path in paths.items():
+        args = argparse.Namespace(
+            size=(72, 128), engine="classical", sheet=str(path), sheet_shot=n, json=None,
+            settings=[],
+        )  # fmt: skip
+        shadow.run(args)
+    capsys.readouterr()
+    assert paths[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths[1].read_bytes() != paths[4].read_bytes()  # shot 4 has a glow
