@@ -120,15 +120,16 @@ def test_each_keying_under_the_light_uncovers_more_of_the_set() -> None:
 
 def test_light_on_a_sliver_of_the_frame_is_not_a_glow() -> None:
     # A bright, smooth patch that the first matte left uncovered is more often the subject
-    # than light: on the dev and validation cases 1-15 such blocks (at most 0.15 % of the
-    # frame) read as light, the bench's glows 430 and more. A glow of σ 11 px on a 640 px frame
-    # is refused; one of σ 20 px is found.
+    # than light: on the dev and validation cases up to 0.87 % of the frame reads as light
+    # after the first keying (val05, a camouflaged subject the matte partly missed), the
+    # bench's glows 4.6 % and more. On a 640 px frame a glow of σ 16 px (1.7 %) is refused;
+    # one of σ 20 px (2.7 %) is found.
     h, w = 360, 640
     yy, xx = np.mgrid[:h, :w].astype(np.float32)
     ripple = 0.3 + 0.05 * np.sin(xx / 7.0) * np.cos(yy / 5.0)
     clean = (ripple[..., None] * np.array([0.8, 1.0, 1.2], np.float32)).astype(np.float32)
     bare = np.zeros((h, w), np.float32)
-    for sigma, found in ((11.0, False), (20.0, True)):
+    for sigma, found in ((11.0, False), (16.0, False), (20.0, True)):
         blob = np.exp(-((xx - 320) ** 2 + (yy - 180) ** 2) / (2 * sigma * sigma))
         plate = (clean + blob[..., None] * np.array([0.3, 0.2, 0.1], np.float32)).astype(np.float32)
         assert (light.light_field(plate, clean, bare) is not None) == found, sigma
