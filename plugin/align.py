@@ -332,9 +332,13 @@ def align(
             )
     except _Failed as failed:
         # In auto mode a failure only matters when the camera clearly moved: a sub-pixel
-        # rigid estimate on a frame too small or plain for features is a locked-off shot.
-        if rigid_motion is None or rigid_motion >= QUIET_FAILURE_PX:
-            warnings.warn(warning_message(str(failed), where), AlignmentWarning, stacklevel=2)
+        # rigid estimate on a frame too small or plain for features is a locked-off shot,
+        # and its clean plate is as aligned as a locked-off one (the shadow and light passes
+        # are solved against it).
+        if rigid_motion is not None and rigid_motion < QUIET_FAILURE_PX:
+            report = AlignReport(mode, "identity", motion_px=rigid_motion, problem=str(failed))
+            return _identity(clean_plate, report)
+        warnings.warn(warning_message(str(failed), where), AlignmentWarning, stacklevel=2)
         return _identity(clean_plate, AlignReport(mode, "failed", problem=str(failed)))
     motion = _motion(h, height, width)
     report = AlignReport(mode, "aligned", matches, len(pts_p), residual, motion, used_ecc)

@@ -167,3 +167,26 @@ def test_parallax_leaves_the_background_misregistered() -> None:
         misses.append(np.percentile(_misregistration(shot.plate, aligned, clear)[clear], 90))
     # one homography aligns a flat scene; two layers moving differently, it cannot
     assert misses[0] < 0.12 and misses[1] > 1.8 * misses[0]
+
+
+def test_a_locked_off_frame_too_plain_for_features_counts_as_aligned() -> None:
+    # Half a pixel of misregistration on a smooth set: too few features to fit a homography,
+    # but the rigid fit measures under a pixel of motion, so the shot is locked off. Its clean
+    # plate is used as it is, quietly, and the shadow and light passes are solved against it
+    # (a failed status refused them: "the clean plate could not be aligned to the plate").
+    yy, xx = np.mgrid[:H, :W].astype(np.float32)
+
+    def scene(dx: float) -> np.ndarray:
+        x = xx - dx
+        v = 0.3 + 0.1 * np.sin(x / 23.0) * np.cos(yy / 31.0) + 0.05 * np.sin((x + yy) / 17.0)
+        return np.repeat(v[..., None], 3, axis=2)
+
+    rng = np.random.default_rng(0)
+    plate = (scene(0.5) * (1 + 0.01 * rng.standard_normal((H, W, 3)))).astype(np.float32)
+    clean = (scene(0.0) * (1 + 0.01 * rng.standard_normal((H, W, 3)))).astype(np.float32)
+    got = align(plate, clean, "auto")  # no AlignmentWarning (pytest makes warnings errors)
+    assert got.report.status == "identity"
+    assert got.report.problem.startswith("only ")  # what the feature fit said
+    assert got.clean_plate is clean
+    matte = bgmatte.matte(plate, clean, engine="classical")
+    assert matte.shadow.shape == (H, W) and np.all(matte.shadow == 1.0)
