@@ -5,12 +5,14 @@ Where the subject does not cover the set, ``plate / clean_plate`` is the shadow:
 below 1, nearly equal in the three channels (the light that still reaches the set is the same
 light, less of it), and smooth (a shadow is a blurred image of the subject, while a subject
 seen against the set has a texture of its own). Pixels that pass those tests are observations
-of the shadow; pixels where plate and clean plate agree are observations of none; the rest
-(the subject) are unknown. The field is the normalised convolution of its observations
-(:mod:`.fields`), solved at about 320 px on the long side, where shadows are smooth anyway and
-the noise is averaged down, and upsampled, its penumbra sharpened from the full-resolution
-ratio. Only pixels past a detection threshold are observations of the shadow, and it is
-shrunk by half of it (a garrote), so noise and exposure residue give exactly none.
+of the shadow where the shadow is broad (most of their neighbourhood passes too, or they are
+connected to pixels whose neighbourhood does); pixels where plate and clean plate agree are
+observations of none; the rest (the subject) are unknown. The field is the normalised
+convolution of its observations (:mod:`.fields`), solved at about 320 px on the long side,
+where shadows are smooth anyway and the noise is averaged down, and upsampled, its penumbra
+sharpened from the full-resolution ratio. Only pixels past a detection threshold are
+observations of the shadow, and it is shrunk by half of it (a garrote), so noise and exposure
+residue give exactly none.
 
 The engines then key the plate against ``clean_plate · S``: a cast shadow is background, not
 grey subject, and the foreground is solved against the same shadowed clean plate. Where the
@@ -66,6 +68,15 @@ class Relight:
         return out
 
 
+def _connected_to(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The pixels of ``mask`` in an 8-connected component that holds a pixel of ``seeds``."""
+    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[np.unique(labels[seeds])] = True
+    keep[0] = False  # the background of the labelling: pixels outside ``mask``
+    return keep[labels]
+
+
 def relight(plate: np.ndarray, clean_plate: np.ndarray) -> Relight:
     """The subject's cast shadow on the set (see the module docstring), before keying;
     ``clean_plate`` exposure-matched and aligned to ``plate``."""
@@ -77,8 +88,11 @@ def relight(plate: np.ndarray, clean_plate: np.ndarray) -> Relight:
     neutral = np.abs(ratio - mean[..., None]).max(axis=2) < NEUTRAL
     shadowed = measurable & neutral & (mean < -DARK)
     # A shadow is broad; the soft edge of a dark subject (a thin band that also reads as a
-    # neutral, darker ratio) is not: an observation needs most of its neighbourhood to agree.
-    shadowed &= blur(shadowed.astype(np.float32), _DENSITY_SIGMA) > DENSITY
+    # neutral, darker ratio) is not: an observation needs most of its neighbourhood to agree,
+    # or to be connected to one that does (hysteresis, as Canny's edges): a strip of shadow
+    # between the subject and the rest of its shadow is too thin to be dense by itself.
+    dense = shadowed & (blur(shadowed.astype(np.float32), _DENSITY_SIGMA) > DENSITY)
+    shadowed = _connected_to(shadowed, dense)
     untouched = measurable & neutral & (np.abs(mean) <= DARK)
     if not shadowed.any():
         return Relight()
