@@ -27,9 +27,10 @@ from bgmatte.bench.table import print_header, print_row
 
 _RGB = tuple[float, float, float]
 _BLUISH, _NEUTRAL = (1.04, 1.0, 0.96), (1.0, 1.0, 1.0)
-# offset px, softness px, strength, glow RGB, the shadow's colour, at 640×360 (scaled with
-# the frame). Shot 7 is shot 4 with a neutral shadow: the joint solve of shadow and light
-# was tuned on the first six, and shot 7 checks it on a shadow of another colour.
+# offset px, softness px, strength, glow RGB, the shadow's colour, at 640×360 (sizes scaled
+# with the frame, the glow's 30 px reach too). Shot 7 is shot 4 with a neutral shadow: the
+# joint solve of shadow and light was tuned on the first six, and shot 7 checks it on a
+# shadow of another colour.
 SHOTS: tuple[tuple[tuple[float, float], float, float, _RGB, _RGB], ...] = (
     ((40.0, 25.0), 8.0, 0.5, (0.0, 0.0, 0.0), _BLUISH),
     ((-30.0, 30.0), 3.0, 0.7, (0.0, 0.0, 0.0), _BLUISH),
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         seed = 11 + (3 if i == 6 else i)  # shot 7: shot 4's frame
         shot = make_shadow_shot(
             height, width, seed=seed, offset=(offset[0] * k, offset[1] * k),
-            softness=soft * k, strength=strength, glow=glow, sky=sky,
+            softness=soft * k, strength=strength, glow=glow, sky=sky, reach=30.0 * k,
         )  # fmt: skip
         common = {**settings(args), "engine": args.engine, "background": shot.background}
         got = bgmatte.matte(shot.plate, shot.clean_plate, **common)
