@@ -4,7 +4,8 @@
 A cast shadow and an added glow are smooth, so both are solved on the pair block-averaged to
 a few hundred px (:func:`coarse`), where sensor noise is averaged down, from the pixels that
 observe them, by normalised convolution (:func:`fill`; Knutsson and Westin, CVPR 1993), and
-upsampled (:func:`up`). :func:`roughness` tells a smooth field from the set's or the
+upsampled (:func:`up`). :func:`broad` keeps the observations that are not isolated,
+:func:`roughness` tells a smooth field from the set's or the
 subject's texture; :func:`box` bounds the part of the frame a field touches.
 """
 
@@ -17,6 +18,8 @@ from bgmatte.plugin.pixels import box_down, luma
 
 EPS = 1e-4
 SIGMA = 2.0  # solving-resolution px: the normalised convolution's reach
+DENSITY_SIGMA = 1.5  # solving-resolution px: the neighbourhood a broad field's pixel needs
+DENSITY = 0.4  # the share of that neighbourhood that must read as the field too
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1: the part of the frame a field may touch
 
@@ -32,6 +35,13 @@ def box(field: np.ndarray, factor: int, h: int, w: int) -> Box:
 
 def blur(x: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+
+
+def broad(mask: np.ndarray) -> np.ndarray:
+    """The pixels of ``mask`` most of whose neighbourhood (:data:`DENSITY` of a Gaussian of
+    :data:`DENSITY_SIGMA`) is in ``mask`` too: a shadow or a glow is broad, while a soft edge
+    or scattered blocks of a textured set that read as one are not."""
+    return mask & (blur(mask.astype(np.float32), DENSITY_SIGMA) > DENSITY)
 
 
 def fill(obs: np.ndarray, known: np.ndarray, sigma: float = SIGMA) -> np.ndarray:

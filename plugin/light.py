@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bgmatte.plugin.fields import EPS, blur, coarse, fill, log_ratio, roughness, up
+from bgmatte.plugin.fields import EPS, broad, coarse, fill, log_ratio, roughness, up
 from bgmatte.plugin.pixels import box_down, luma
-from bgmatte.plugin.shadow import _DENSITY_SIGMA, DENSITY
 
 _LONG_SIDE = 120  # px: glows are found this coarse, where sensor noise is gone
 BARE = 0.1  # alpha up to this (block mean) counts as uncovered set
@@ -80,9 +79,9 @@ def light_field(plate: np.ndarray, clean_plate: np.ndarray, alpha: np.ndarray) -
     # A glow is broad: a lit pixel needs most of its neighbourhood lit too (as a shadow does,
     # :mod:`.shadow`); scattered blocks of a textured set that brighten (noise, a residue of
     # misregistration) do not.
-    lit &= blur(lit.astype(np.float32), _DENSITY_SIGMA) > DENSITY
+    lit = broad(lit)
     if lit.sum() < MIN_SHARE * lit.size:
-        return None  # a glow is broad: a few bright, smooth blocks are the subject's
+        return None  # too little of the frame is lit for a glow
     d = p - c
     k = np.maximum(d[lit], 0.0).sum(axis=0)
     k = (k / max(float(luma(k)), EPS)).astype(np.float32)  # the light's colour, luma 1

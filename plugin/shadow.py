@@ -28,14 +28,12 @@ import cv2
 import numpy as np
 
 from bgmatte.plugin import fields
-from bgmatte.plugin.fields import Box, blur, coarse, fill, local_std, log_ratio, up
+from bgmatte.plugin.fields import Box, coarse, fill, local_std, log_ratio, up
 
 _LONG_SIDE = 320  # px: the resolution the shadow is solved at (long side)
 DARK = 0.06  # log units: a shadow darkens by more than this (about 6 %)
 NEUTRAL = 0.12  # log units: the channels of a shadow's ratio agree within this
 SMOOTH = 0.05  # log units: a shadow's ratio varies this little around it
-_DENSITY_SIGMA = 1.5  # solving-resolution px: the neighbourhood an observation needs
-DENSITY = 0.4  # the share of that neighbourhood that must read as shadow too
 _REACH = 7  # solving-resolution px: the window a penumbra's darkest allowed value comes from
 
 
@@ -91,8 +89,7 @@ def relight(plate: np.ndarray, clean_plate: np.ndarray) -> Relight:
     # neutral, darker ratio) is not: an observation needs most of its neighbourhood to agree,
     # or to be connected to one that does (hysteresis, as Canny's edges): a strip of shadow
     # between the subject and the rest of its shadow is too thin to be dense by itself.
-    dense = shadowed & (blur(shadowed.astype(np.float32), _DENSITY_SIGMA) > DENSITY)
-    shadowed = _connected_to(shadowed, dense)
+    shadowed = _connected_to(shadowed, fields.broad(shadowed))
     untouched = measurable & neutral & (np.abs(mean) <= DARK)
     if not shadowed.any():
         return Relight()

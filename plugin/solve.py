@@ -154,6 +154,7 @@ def key(
             done(0.5 + 0.4 * n / rounds)
             with stage("engine"):
                 result = engine(inputs.plate, clean, inputs.segmentation, params, device)
+    done(0.9)
     return Keyed(inputs, result, relit, problem, added)
 
 
