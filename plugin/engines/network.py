@@ -129,18 +129,19 @@ def _padded(
     segmentation: np.ndarray | None,
     size: tuple[int, int],
     device: torch.device,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """src, bgr (1, 3, *size) and seg (1, 1, *size) or None: the frames padded to ``size``
-    by replicating their last row and column, written once into one channels-last buffer
-    of which they are adjacent channel views, so the refiner takes them as one tensor
-    without a copy (:func:`.refiner.joined`), and each of its windows is one gather of
-    contiguous pixels."""
+    by replicating their last row and column, written once (as ``dtype``) into one
+    channels-last buffer of which they are adjacent channel views, so the refiner takes them
+    as one tensor without a copy (:func:`.refiner.joined`), and each of its windows is one
+    gather of contiguous pixels."""
     frames = [
         f if f.ndim == 3 else f[..., None] for f in (plate, clean, segmentation) if f is not None
     ]
     channels = sum(f.shape[2] for f in frames)
     h, w = frames[0].shape[:2]
-    buf = torch.empty((1, *size, channels), dtype=torch.float32, device=device)
+    buf = torch.empty((1, *size, channels), dtype=dtype, device=device)
     c = 0
     for f in frames:
         buf[0, :h, :w, c : c + f.shape[2]] = torch.from_numpy(
@@ -194,16 +195,20 @@ def run(
     scale = base_scale(params["base_scale"], w, h)
     multiple = 4 * round(1 / scale)
     ph, pw = -h % multiple, -w % multiple
-    src, bgr, seg = _padded(plate, clean, segmentation, (h + ph, w + pw), dev)
-    mode = params["refine_mode"]
-    pixels = int(params["refine_fraction"] * src.shape[2] * src.shape[3])
-    passes = FLIPS if params["ensemble"] == "flips" else ((),)
     # bfloat16 only where this CPU runs it faster (measured once per machine: model.precision)
     bf16 = (
         dev.type == "cpu"
         and params["runtime"] == "torch"
         and cpu_precision(params["precision"]) == "bf16"
     )
+    # The frames go into the network's buffer in the type its convolutions take them in: in
+    # bf16 the buffer is half the size (an HD call's peak RSS 0.78 -> 0.73 GiB, 2 % faster;
+    # dev and validation SAD within 0.004).
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    src, bgr, seg = _padded(plate, clean, segmentation, (h + ph, w + pw), dev, dtype)
+    mode = params["refine_mode"]
+    pixels = int(params["refine_fraction"] * src.shape[2] * src.shape[3])
+    passes = FLIPS if params["ensemble"] == "flips" else ((),)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
     with lock, torch.inference_mode(), autocast:
         model.backbone_scale = scale

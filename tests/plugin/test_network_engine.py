@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -263,3 +264,27 @@ def test_the_network_gives_the_same_bits_on_the_buffer_as_on_separate_frames() -
         a, b = model(src, bgr, got_seg), model(*apart)
     for x, y in zip(a, b, strict=True):
         assert (x is None and y is None) or (x is not None and y is not None and torch.equal(x, y))
+
+
+def test_the_buffer_takes_the_frames_in_the_networks_float_type(
+    small_shot: DemoShot, tiny_weights: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In bf16 the padded frames are stored in bf16 (half the memory of the largest buffer
+    of the call); in float32, as float32."""
+    from bgmatte.plugin.engines import network
+
+    seen: list[torch.dtype] = []
+    padded = network._padded
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        out = padded(*args, **kwargs)
+        seen.append(out[0].dtype)
+        return out
+
+    monkeypatch.setattr(network, "_padded", spy)
+    for precision in ("fp32", "bf16"):
+        bgmatte.matte(
+            small_shot.plate, small_shot.clean_plate, engine="network", weights=tiny_weights,
+            precision=precision,
+        )  # fmt: skip
+    assert seen == [torch.float32, torch.bfloat16]
