@@ -37,6 +37,7 @@ from bgmatte.plugin.bands import in_bands
 FLOOR = 0.02  # linear-light error floor of P - (1 - a) B (noise, alpha error)
 RELATIVE = 0.05  # its part relative to the clean plate behind the pixel
 SPREAD = 0.1  # how far the foreground may stray from the colour filled in around it
+_CHUNK = 64  # rows: the per-pixel work's temporaries are this many rows at a time
 
 
 def residual_sigma(clean_plate: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -75,12 +76,16 @@ def fill(premultiplied: np.ndarray, alpha: np.ndarray, sigma: np.ndarray) -> np.
     total = float(dens[-1].sum())
     mean = nums[-1].sum(axis=(0, 1)) / total if total > 0 else np.zeros(3)
     colour = np.asarray(mean, np.float32).reshape(1, 1, 3)
+    h, w = alpha.shape
+    del nums[0], dens[0]  # the push stops a level above the finest: its weights may go
     lam = np.float32(1.0 / SPREAD**2)
-    for num, den in zip(nums[:0:-1], dens[:0:-1], strict=True):
+    for num, den in zip(nums[::-1], dens[::-1], strict=True):
         up = cv2.resize(colour, (den.shape[1], den.shape[0]), interpolation=cv2.INTER_LINEAR)
         colour = (num + lam * up) / (den + lam)[..., None]
-    h, w = dens[0].shape
-    return cv2.resize(colour, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, 3)
+    # Upsampled into the finest level's buffer, which the pyramid no longer needs: one frame
+    # fewer at the unmix's peak.
+    small = colour.reshape(colour.shape[0], colour.shape[1], 3)
+    return cv2.resize(small, (w, h), dst=premultiplied, interpolation=cv2.INTER_LINEAR)
 
 
 def prior_and_weight(
@@ -94,9 +99,13 @@ def prior_and_weight(
     weight = np.empty(a.shape, np.float32)
 
     def rows(band: slice) -> None:  # per pixel: in row bands, on every thread
-        sigma[band] = residual_sigma(clean_plate[band], a[band])
-        premultiplied[band] = plate[band] - (1.0 - a[band][..., None]) * clean_plate[band]
-        weight[band] = (1.0 - a[band]) * (sigma[band] / np.float32(SPREAD)) ** 2
+        # _CHUNK rows at a time, so the temporaries are a chunk's, not the band's
+        for start in range(band.start, band.stop, _CHUNK):
+            b = slice(start, min(start + _CHUNK, band.stop))
+            sigma[b] = residual_sigma(clean_plate[b], a[b])
+            np.multiply(1.0 - a[b][..., None], clean_plate[b], out=premultiplied[b])
+            np.subtract(plate[b], premultiplied[b], out=premultiplied[b])
+            weight[b] = (1.0 - a[b]) * (sigma[b] / np.float32(SPREAD)) ** 2
 
     in_bands(rows, a.shape[0])
     return fill(premultiplied, a, sigma), weight

@@ -54,6 +54,7 @@ def test_shifted_noise_distance_holds_rows_not_bands(frames: tuple[np.ndarray, .
 @pytest.mark.usefixtures("traced")
 def test_foreground_fill_reuses_the_premultiplied_buffer(frames: tuple[np.ndarray, ...]) -> None:
     plate, clean, alpha = frames
-    # measured 3.95 frames; 4.95 with the pyramid's finest level in a buffer of its own
+    # measured 3.02 frames; 3.95 with the whole band's temporaries at once (one band per
+    # thread) and the result in a buffer of its own, 4.95 with the pyramid's finest level too
     peak = _peak_in_frames(lambda: foreground.prior_and_weight(plate, clean, alpha), plate.nbytes)
-    assert peak < 4.4
+    assert peak < 3.4
