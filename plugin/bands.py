@@ -57,21 +57,28 @@ def bands(rows: int, parts: int) -> list[slice]:
     return [slice(a, b) for a, b in itertools.pairwise(edges)]
 
 
-def in_bands(work: Callable[[slice], None], rows: int) -> None:
+def in_bands(work: Callable[[slice], None], rows: int, chunk: int | None = None) -> None:
     """Run ``work(band)`` for bands of ``rows`` covering them all, one per :func:`threads`, the
     first on the calling thread. ``work`` writes its band's results (into an array made
-    beforehand); an exception in any band is raised here."""
+    beforehand); an exception in any band is raised here. With ``chunk``, each thread calls
+    ``work`` on at most ``chunk`` rows at a time, so its temporaries are a chunk's, not its
+    whole band's (the same bits: a row's result depends only on rows near it)."""
     parts = bands(rows, 1 if getattr(_inside, "flag", False) else threads())
+
+    def chunked(band: slice) -> None:
+        step = chunk or band.stop - band.start or 1
+        for start in range(band.start, band.stop, step):
+            work(slice(start, min(start + step, band.stop)))
 
     def run(band: slice) -> None:
         _inside.flag = True
         try:
-            work(band)
+            chunked(band)
         finally:
             _inside.flag = False
 
     if len(parts) == 1:
-        work(parts[0])
+        chunked(parts[0])
         return
     pool = _executor(len(parts) - 1)
     futures = [pool.submit(run, band) for band in parts[1:]]

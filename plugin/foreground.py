@@ -98,14 +98,11 @@ def prior_and_weight(
     premultiplied = np.empty(plate.shape, np.float32)
     weight = np.empty(a.shape, np.float32)
 
-    def rows(band: slice) -> None:  # per pixel: in row bands, on every thread
-        # _CHUNK rows at a time, so the temporaries are a chunk's, not the band's
-        for start in range(band.start, band.stop, _CHUNK):
-            b = slice(start, min(start + _CHUNK, band.stop))
-            sigma[b] = residual_sigma(clean_plate[b], a[b])
-            np.multiply(1.0 - a[b][..., None], clean_plate[b], out=premultiplied[b])
-            np.subtract(plate[b], premultiplied[b], out=premultiplied[b])
-            weight[b] = (1.0 - a[b]) * (sigma[b] / np.float32(SPREAD)) ** 2
+    def rows(b: slice) -> None:  # per pixel: in row bands, on every thread
+        sigma[b] = residual_sigma(clean_plate[b], a[b])
+        np.multiply(1.0 - a[b][..., None], clean_plate[b], out=premultiplied[b])
+        np.subtract(plate[b], premultiplied[b], out=premultiplied[b])
+        weight[b] = (1.0 - a[b]) * (sigma[b] / np.float32(SPREAD)) ** 2
 
-    in_bands(rows, a.shape[0])
+    in_bands(rows, a.shape[0], _CHUNK)  # a chunk's temporaries at a time, not a band's
     return fill(premultiplied, a, sigma), weight

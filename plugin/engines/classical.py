@@ -126,13 +126,6 @@ def _noise_distance(
     best = np.empty((hh, ww), np.float32)
 
     def rows(band: slice) -> None:
-        """The box's rows ``band``, :data:`_CHUNK` rows at a time (each row's distance is its
-        own, so the chunks only bound the temporaries: a thread's band of a 4K frame would
-        hold its plate rows and variances, 3 channels each, at once)."""
-        for start in range(band.start, band.stop, _CHUNK):
-            chunk(slice(start, min(start + _CHUNK, band.stop)))
-
-    def chunk(band: slice) -> None:
         """The box's rows ``band``: each clean-plate row used is r rows away at most."""
         n, lo = band.stop - band.start, band.start
         parts = []
@@ -159,7 +152,9 @@ def _noise_distance(
                 np.minimum(out, total, out=out)
         np.sqrt(out, out=out)
 
-    in_bands(rows, hh)
+    # :data:`_CHUNK` rows at a time: a thread's band of a 4K frame would hold its plate rows
+    # and variances, 3 channels each, at once
+    in_bands(rows, hh, _CHUNK)
     return best
 
 

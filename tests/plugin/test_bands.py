@@ -93,3 +93,23 @@ def _band_sum(rows: int) -> int:
 
     in_bands(work, rows)
     return int(out.sum())
+
+
+def test_chunks_cover_each_band_once_and_are_no_taller_than_asked() -> None:
+    seen: list[slice] = []
+    lock = threading.Lock()
+
+    def work(band: slice) -> None:
+        with lock:
+            seen.append(band)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        in_bands(work, 1000, chunk=64)
+    finally:
+        torch.set_num_threads(threads)
+    rows = sorted(r for band in seen for r in range(band.start, band.stop))
+    assert rows == list(range(1000))
+    assert max(band.stop - band.start for band in seen) <= 64
+    assert len(seen) == 16  # two bands of 500 rows, 8 chunks each
