@@ -37,7 +37,7 @@ from bgmatte.plugin.bands import in_bands
 FLOOR = 0.02  # linear-light error floor of P - (1 - a) B (noise, alpha error)
 RELATIVE = 0.05  # its part relative to the clean plate behind the pixel
 SPREAD = 0.1  # how far the foreground may stray from the colour filled in around it
-_CHUNK = 64  # rows: the per-pixel work's temporaries are this many rows at a time
+CHUNK = 64  # rows: the per-pixel work's temporaries are this many rows at a time
 
 
 def residual_sigma(clean_plate: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -104,5 +104,5 @@ def prior_and_weight(
         np.subtract(plate[b], premultiplied[b], out=premultiplied[b])
         weight[b] = (1.0 - a[b]) * (sigma[b] / np.float32(SPREAD)) ** 2
 
-    in_bands(rows, a.shape[0], _CHUNK)  # a chunk's temporaries at a time, not a band's
+    in_bands(rows, a.shape[0], CHUNK)  # a chunk's temporaries at a time, not a band's
     return fill(premultiplied, a, sigma), weight

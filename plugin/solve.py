@@ -181,14 +181,17 @@ def unmix(
     else:
         prior, weight = foreground.prior_and_weight(plate, clean_plate, alpha)
         if k is kernels.numpy_kernels:  # per pixel: in row bands, on every thread
-            fg = np.empty(plate.shape, np.float32)
+            # Written over the prior, which each chunk reads only in its own rows: one
+            # frame-sized buffer fewer at the unmix's peak, and a chunk's temporaries at a
+            # time, not a band's.
+            fg = prior
 
             def rows(band: slice) -> None:
                 fg[band] = k.regularised_unmix(
                     plate[band], clean_plate[band], alpha[band], prior[band], weight[band]
                 )
 
-            in_bands(rows, plate.shape[0])
+            in_bands(rows, plate.shape[0], foreground.CHUNK)
         else:  # pragma: no cover - needs a GPU
             fg = k.regularised_unmix(put(plate), put(clean_plate), a, put(prior), put(weight))
     comp = None if background is None else get(k.composite(fg, a, put(background)))
