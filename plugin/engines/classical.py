@@ -276,17 +276,16 @@ def run(
     CPU whatever the ``device``: its cost is in OpenCV's filters."""
     clean = matched_clean_plate(plate, clean_plate, params["match_exposure"])
     pb, cb = _blur(plate, _PRE_BLUR), _blur(clean, _PRE_BLUR)
-    diff = pb - cb
 
     # Noise fit on a fixed budget of pixels (:func:`noise.samples`): first on those whose
     # difference is small relative to the signal, then on those the first fit calls
-    # background.
-    at_samples = samples(diff.shape[0] * diff.shape[1])
-    d, c = diff.reshape(-1, 3)[at_samples], cb.reshape(-1, 3)[at_samples]
+    # background. The difference is taken on the samples only: no frame-sized buffer.
+    at_samples = samples(pb.shape[0] * pb.shape[1])
+    c = cb.reshape(-1, 3)[at_samples]
+    d = pb.reshape(-1, 3)[at_samples] - c
     model = fit_noise(d, c, np.all(np.abs(d) <= 0.03 * np.abs(c) + 1e-3, axis=1))
     z = keying.noise_distance(d[None], c[None], model.read_var, model.shot_var, model.gain_var)[0]
     model = fit_noise(d, c, z < params["threshold"])
-    del diff  # frame-sized buffers are let go as soon as they are done with: peak memory
     key = _shift_tolerant_key(pb, cb, model, params)
     del pb, cb
     t_lo = float(params["threshold"])
