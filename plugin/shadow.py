@@ -82,8 +82,10 @@ def relight(plate: np.ndarray, clean_plate: np.ndarray) -> Relight:
     factor, p, c, lum_c, floor = coarse(plate, clean_plate, _LONG_SIDE)
     ratio = log_ratio(p, c)  # h×w×3
     mean = ratio.mean(axis=2)
-    measurable = (lum_c > floor) & (local_std(mean) < SMOOTH)
     neutral = np.abs(ratio - mean[..., None]).max(axis=2) < NEUTRAL
+    # Smooth among the neutral pixels around: a subject beside the set (not neutral) does not
+    # make the shadow next to it, its darkest part, read as rough.
+    measurable = (lum_c > floor) & (local_std(mean, neutral) < SMOOTH)
     shadowed = measurable & neutral & (mean < -DARK)
     # A shadow is broad; the soft edge of a dark subject (a thin band that also reads as a
     # neutral, darker ratio) is not: an observation needs most of its neighbourhood to agree,

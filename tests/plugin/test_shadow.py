@@ -54,6 +54,20 @@ def test_a_hard_shadow_is_found_up_to_the_subject() -> None:
     assert np.abs(got.shadow - shot.shadow)[shadowed].mean() < 0.04
 
 
+def test_the_shadow_is_measured_up_to_a_subject_of_another_colour() -> None:
+    # Beside the subject lies the darkest part of its shadow; the subject's own ratio (not
+    # neutral) made those pixels' neighbourhood read as rough, so the field there was filled
+    # from the lighter shadow farther out. Smooth among neutral pixels only, the shadow within
+    # 10 px of the subject comes out at MAE 0.019 (0.045 before; bias +0.013, was +0.035).
+    shot = make_shadow_shot(360, 640, seed=4, offset=(-30.0, 30.0), softness=3.0, strength=0.7)
+    relit = shadow.relight(shot.plate, shot.clean_plate * np.float32(2.0**0.1))
+    assert relit.shadow_y is not None
+    shadowed = (shot.alpha == 0.0) & (shot.shadow < 0.99)
+    near = shadowed & (ndimage.distance_transform_edt(shot.alpha == 0.0) <= 10)
+    assert near.sum() > 4000
+    assert np.abs(relit.shadow_y - shot.shadow)[near].mean() < 0.03
+
+
 def test_no_shadow_gives_exactly_one_and_no_light() -> None:
     # (at 160×120 the subject's hair, a few px of dark, soft, neutral fringe, still reads
     # as a little shadow; frames from 640 px up are clean)
@@ -122,8 +136,8 @@ def test_each_keying_under_the_light_uncovers_more_of_the_set() -> None:
     # The same frame with a neutral shadow: the shadow test finds part of it before keying, the
     # first matte takes the rest as subject, and the light measured from that matte is short
     # where it hides the set. Keyed again from the light of each matte (light_keyings), alpha
-    # in the shadow goes 0.188, 0.085, 0.045, 0.007 (0-3 keyings), the shadow MAE 0.072,
-    # 0.039, 0.028, 0.027.
+    # in the shadow goes 0.148, 0.074, 0.034, 0.007 (0-3 keyings), the shadow MAE 0.063,
+    # 0.034, 0.027, 0.026.
     shot = _glow_over_shadow((1.0, 1.0, 1.0))
     shadow_mae, alpha_shadow, alpha_lit, light_mae = _glow_scores(shot)  # 3 keyings
     assert shadow_mae < 0.03
@@ -131,7 +145,7 @@ def test_each_keying_under_the_light_uncovers_more_of_the_set() -> None:
     assert alpha_lit < 0.005
     assert light_mae < 0.01  # 0.007
     once = _glow_scores(shot, light_keyings=1)
-    assert once[1] > 0.05 and once[0] > 0.035
+    assert once[1] > 0.05 and once[0] > 0.03
 
 
 def _rippled_set(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
