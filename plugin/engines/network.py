@@ -3,13 +3,13 @@
 Without a segmentation input, the soft segmentation prior the network takes (as the paper's
 model takes a precomputed soft segmentation) is derived from the classical difference matte
 (param ``prior``; 'none' skips it for speed); where that matte is sure of background, the
-network's alpha is set to 0. The clean plate is matched to the plate's exposure and white
-balance (as the classical engine does), so the unmix downstream uses the same clean plate
-the network saw. The frame is padded (edge replicate, identical in plate and clean plate, so
-the padding reads as background) to the multiple the base resolution needs, run through base
-network and refiner in float32 channels-last, and cropped back. The network's foreground is
-not used: the foreground comes from the linear unmix (:mod:`bgmatte.plugin.solve`), so HDR
-values are exact.
+network's alpha is set to 0, and deep inside its solid part, to 1. The clean plate is matched
+to the plate's exposure and white balance (as the classical engine does), so the unmix
+downstream uses the same clean plate the network saw. The frame is padded (edge replicate,
+identical in plate and clean plate, so the padding reads as background) to the multiple the
+base resolution needs, run through base network and refiner in float32 channels-last, and
+cropped back. The network's foreground is not used: the foreground comes from the linear unmix
+(:mod:`bgmatte.plugin.solve`), so HDR values are exact.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,10 @@ from bgmatte.plugin.pixels import snap
 from bgmatte.plugin.timing import stage
 
 SURE_BACKGROUND = 0.1  # classical error below which its zero alpha is trusted
+# px (on a 640 px long side, scaled with the frame) inside the classical matte's solid part
+# beyond which it is sure of subject: chosen on the dev and validation cases (README)
+SURE_SUBJECT = 5
+MIN_SURE_SUBJECT = 3  # px at least: in a small frame strands merge into broad soft areas
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "photo.safetensors"
 _models: dict[tuple[str, int, str, str], tuple[MattingNetwork, threading.Lock]] = {}
 _models_lock = threading.Lock()
@@ -170,6 +175,18 @@ def _derived_prior(
     return classical.run(plate, clean_plate, None, params)
 
 
+def sure_subject(classical_alpha: np.ndarray) -> np.ndarray:
+    """Where the classical matte is solid over a whole neighbourhood (its solid part eroded by
+    :data:`SURE_SUBJECT` px, scaled with the frame): the plate differs from the clean plate
+    by many noise sigmas all around, so the subject is there, opaque. The network opens holes
+    in such a subject where its colour is close to the set's (the yarn of the gt27 cases);
+    the erosion keeps soft edges, strands and veils, where a strong difference does not mean
+    opaque, out of it."""
+    r = max(MIN_SURE_SUBJECT, round(SURE_SUBJECT * max(classical_alpha.shape) / 640))
+    solid = (classical_alpha >= 1.0).astype(np.uint8)
+    return cv2.erode(solid, np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
+
+
 def run(
     plate: np.ndarray,
     clean_plate: np.ndarray,
@@ -239,6 +256,7 @@ def run(
         # matte is sure it is background: the network may not put subject there (it fills
         # the gaps between strands and halos bright backgrounds otherwise).
         alpha[(derived.alpha == 0.0) & (derived.error.get() < SURE_BACKGROUND)] = 0.0
+        alpha[sure_subject(derived.alpha)] = 1.0
 
     def full_size(t: torch.Tensor) -> np.ndarray:
         """A base-resolution map at the frame's size (float32 H×W)."""

@@ -14,6 +14,7 @@ import torch
 
 import bgmatte
 from bgmatte.bench.scenes.demo_shot import DemoShot
+from bgmatte.plugin.engines import network
 from bgmatte.plugin.model.network import MattingNetwork, NetworkConfig, save_weights
 
 TINY = NetworkConfig(
@@ -288,3 +289,30 @@ def test_the_buffer_takes_the_frames_in_the_networks_float_type(
             precision=precision,
         )  # fmt: skip
     assert seen == [torch.float32, torch.bfloat16]
+
+
+def test_deep_inside_the_classical_solid_part_the_subject_is_opaque(
+    small_shot: DemoShot, tiny_weights: str
+) -> None:
+    # The untrained network leaves holes anywhere. Where the classical matte (the derived
+    # prior) is solid over a whole neighbourhood, alpha is 1 whatever the network says; along
+    # the rim of its solid part, the network's own alpha stands.
+    args = (small_shot.plate, small_shot.clean_plate)
+    got = bgmatte.matte(*args, engine="network", weights=tiny_weights)
+    classical = bgmatte.matte(*args, engine="classical").alpha
+    sure = network.sure_subject(classical)
+    assert sure.sum() > 1000
+    assert np.all(got.alpha[sure] == 1.0)
+    rim = (classical >= 1.0) & ~sure
+    assert rim.any() and (got.alpha[rim] < 1.0).any()
+
+
+def test_the_sure_subject_is_eroded_in_proportion_to_the_frame() -> None:
+    sizes = ((640, network.SURE_SUBJECT), (1280, 2 * network.SURE_SUBJECT))
+    for long_side, r in (*sizes, (160, network.MIN_SURE_SUBJECT)):  # (at least 3 px)
+        alpha = np.zeros((long_side // 2, long_side), np.float32)
+        alpha[10:60, 10:60] = 1.0
+        sure = network.sure_subject(alpha)
+        ys, xs = np.nonzero(sure)
+        assert (ys.min(), ys.max(), xs.min(), xs.max()) == (10 + r, 59 - r, 10 + r, 59 - r)
+    assert not network.sure_subject(np.full((32, 32), 0.99, np.float32)).any()  # solid only
