@@ -256,7 +256,9 @@ def run(
         # matte is sure it is background: the network may not put subject there (it fills
         # the gaps between strands and halos bright backgrounds otherwise).
         alpha[(derived.alpha == 0.0) & (derived.error.get() < SURE_BACKGROUND)] = 0.0
-        alpha[sure_subject(derived.alpha)] = 1.0
+        if params["separate_shadows"]:
+            # (without it the classical matte keys a cast shadow as solid: not sure of subject)
+            alpha[sure_subject(derived.alpha)] = 1.0
 
     def full_size(t: torch.Tensor) -> np.ndarray:
         """A base-resolution map at the frame's size (float32 H×W)."""

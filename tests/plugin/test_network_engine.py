@@ -305,6 +305,10 @@ def test_deep_inside_the_classical_solid_part_the_subject_is_opaque(
     assert np.all(got.alpha[sure] == 1.0)
     rim = (classical >= 1.0) & ~sure
     assert rim.any() and (got.alpha[rim] < 1.0).any()
+    # Without the shadow separation the classical matte keys a cast shadow as solid: it is
+    # then not trusted to be subject.
+    off = bgmatte.matte(*args, engine="network", weights=tiny_weights, separate_shadows=False)
+    assert (off.alpha[sure] < 1.0).any()
 
 
 def test_the_sure_subject_is_eroded_in_proportion_to_the_frame() -> None:
