@@ -216,9 +216,9 @@ def _background_mask(a: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> np
     median, the exposure offset) within 3 robust sigmas, specks removed, eroded away from
     the subject and the frame edge. None when too little is left to fit on."""
     diff = a - warped
-    d = diff[valid] - np.median(diff[valid])
-    sigma = 1.4826 * float(np.median(np.abs(d))) + 1e-3
-    mask = (np.abs(diff - np.median(diff[valid])) < 3.0 * sigma) & valid
+    offset = np.median(diff[valid])
+    sigma = 1.4826 * float(np.median(np.abs(diff[valid] - offset))) + 1e-3
+    mask = (np.abs(diff - offset) < 3.0 * sigma) & valid
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
     mask8 = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, kernel)
     mask8 = cv2.erode(mask8, kernel)
