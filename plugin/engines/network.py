@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from bgmatte import kernels
 from bgmatte.errors import BgmatteError, param
-from bgmatte.plugin.engines import Deferred, EngineResult, classical
+from bgmatte.plugin.engines import Deferred, EngineResult, classical, classical_torch
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.model import refiner
 from bgmatte.plugin.model.fold import fold_batch_norms
@@ -128,10 +128,13 @@ def base_scale(value: str, width: int, height: int) -> float:
     return 0.125
 
 
+Frame = np.ndarray | torch.Tensor  # H×W×C (or H×W), on the CPU or already on the device
+
+
 def _padded(
-    plate: np.ndarray,
-    clean: np.ndarray,
-    segmentation: np.ndarray | None,
+    plate: Frame,
+    clean: Frame,
+    segmentation: Frame | None,
     size: tuple[int, int],
     device: torch.device,
     dtype: torch.dtype = torch.float32,
@@ -140,7 +143,7 @@ def _padded(
     by replicating their last row and column, written once (as ``dtype``) into one
     channels-last buffer of which they are adjacent channel views, so the refiner takes them
     as one tensor without a copy (:func:`.refiner.joined`), and each of its windows is one
-    gather of contiguous pixels."""
+    gather of contiguous pixels. Frames already on the device (tensors) are not uploaded again."""
     frames = [
         f if f.ndim == 3 else f[..., None] for f in (plate, clean, segmentation) if f is not None
     ]
@@ -149,9 +152,12 @@ def _padded(
     buf = torch.empty((1, *size, channels), dtype=dtype, device=device)
     c = 0
     for f in frames:
-        buf[0, :h, :w, c : c + f.shape[2]] = torch.from_numpy(
-            np.ascontiguousarray(f, np.float32)
-        ).to(device)
+        t = (
+            f
+            if isinstance(f, torch.Tensor)
+            else torch.from_numpy(np.ascontiguousarray(f, np.float32))
+        )
+        buf[0, :h, :w, c : c + f.shape[2]] = t.to(device)
         c += f.shape[2]
     buf[0, h:, :w] = buf[0, h - 1 : h, :w]  # replicate: rows, then columns (the corner too)
     buf[0, :, w:] = buf[0, :, w - 1 : w]
@@ -165,14 +171,39 @@ def _flip(t: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     return t.flip(dims).contiguous(memory_format=torch.channels_last)
 
 
+def on_device_prior(dev: torch.device) -> bool:
+    """Whether the prior is computed on ``dev`` itself (:mod:`.classical_torch`): on a GPU;
+    on the CPU OpenCV's filters are faster."""
+    return dev.type == "cuda"
+
+
 def _derived_prior(
-    plate: np.ndarray, clean_plate: np.ndarray, params: Mapping[str, Any]
-) -> EngineResult:
+    plate: np.ndarray, clean_plate: np.ndarray, params: Mapping[str, Any], dev: torch.device
+) -> tuple[EngineResult, tuple[Frame, Frame, Frame | None]]:
     """The classical matte as the network's prior: at the frame's size ('classical') or from
-    the area-halved frame ('classical_half', a quarter of the pixels; the prior is soft)."""
+    the area-halved frame ('classical_half', a quarter of the pixels; the prior is soft).
+    Also the plate, clean plate and prior as the network takes them: on a GPU, the tensors the
+    prior was computed from and gave, so the frame goes up once."""
     if params["prior"] == "classical_half":
-        return classical.run_halved(plate, clean_plate, params)
-    return classical.run(plate, clean_plate, None, params)
+        result = classical.run_halved(plate, clean_plate, params)
+    elif not on_device_prior(dev):
+        result = classical.run(plate, clean_plate, None, params)
+    else:
+        clean = matched_clean_plate(plate, clean_plate, params["match_exposure"])
+        p, c = (
+            torch.from_numpy(np.ascontiguousarray(f, np.float32)).to(dev) for f in (plate, clean)
+        )
+        alpha, error = classical_torch.run(p, c, params)
+        host = alpha.cpu().numpy()  # for the rules below and the segmentation pass
+        result = EngineResult(
+            alpha=host,
+            clean_plate=clean,
+            difference=Deferred(lambda: np.abs(plate - clean).astype(np.float32)),
+            segmentation=Deferred(lambda: host),
+            error=Deferred(lambda: error.cpu().numpy()),
+        )
+        return result, (p, c, alpha)
+    return result, (plate, result.clean_plate, result.alpha)
 
 
 def sure_subject(classical_alpha: np.ndarray) -> np.ndarray:
@@ -195,19 +226,20 @@ def run(
     device: str = "cpu",
 ) -> EngineResult:
     """Alpha and debug passes for one frame (H×W×3 / H×W float32, scene-linear). With a
-    "cuda" ``device`` the network runs on that GPU (float32), the classical prior on the CPU."""
+    "cuda" ``device`` the network (float32) and the classical prior run on that GPU."""
     dev = torch_device(device)
     model, lock = get_model(params["weights"], params["runtime"], dev)
     derived = None
+    frames: tuple[Frame, Frame, Frame | None]
     if segmentation is None and params["prior"] != "none" and model.config.segmentation:
         # The paper's soft segmentation prior, derived here from the difference matte.
         with stage("prior"):
-            derived = _derived_prior(plate, clean_plate, params)
+            derived, frames = _derived_prior(plate, clean_plate, params, dev)
         segmentation = derived.alpha
-    if derived is not None:
         clean = derived.clean_plate
     else:
         clean = matched_clean_plate(plate, clean_plate, params["match_exposure"])
+        frames = (plate, clean, segmentation)
     h, w = plate.shape[:2]
     scale = base_scale(params["base_scale"], w, h)
     multiple = 4 * round(1 / scale)
@@ -222,7 +254,7 @@ def run(
     # bf16 the buffer is half the size (an HD call's peak RSS 0.78 -> 0.73 GiB, 2 % faster;
     # dev and validation SAD within 0.004).
     dtype = torch.bfloat16 if bf16 else torch.float32
-    src, bgr, seg = _padded(plate, clean, segmentation, (h + ph, w + pw), dev, dtype)
+    src, bgr, seg = _padded(*frames, (h + ph, w + pw), dev, dtype)
     mode = params["refine_mode"]
     pixels = int(params["refine_fraction"] * src.shape[2] * src.shape[3])
     passes = FLIPS if params["ensemble"] == "flips" else ((),)
