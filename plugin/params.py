@@ -241,6 +241,17 @@ PARAMS: tuple[Param, ...] = (
         choices=("classical", "none", "classical_half"),
     ),
     Param(
+        "fill_holes",
+        "Fill solid holes",
+        "With the derived segmentation: where the classical difference matte is solid over a "
+        "whole neighbourhood and the network says mostly subject, alpha is 1 (fills the holes "
+        "the network opens in a subject close to the set's colour). Turn off for "
+        "semi-transparent subjects (smoke, glass, veils) over a contrasting set and for "
+        "noise-free renders, where the difference matte is solid over them.",
+        "bool",
+        True,
+    ),
+    Param(
         "base_scale",
         "Base scale",
         "Resolution of the network's base pass relative to the frame; 'auto' keeps the base "

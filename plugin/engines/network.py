@@ -3,13 +3,14 @@
 Without a segmentation input, the soft segmentation prior the network takes (as the paper's
 model takes a precomputed soft segmentation) is derived from the classical difference matte
 (param ``prior``; 'none' skips it for speed); where that matte is sure of background, the
-network's alpha is set to 0, and deep inside its solid part, to 1. The clean plate is matched
-to the plate's exposure and white balance (as the classical engine does), so the unmix
-downstream uses the same clean plate the network saw. The frame is padded (edge replicate,
-identical in plate and clean plate, so the padding reads as background) to the multiple the
-base resolution needs, run through base network and refiner in float32 channels-last, and
-cropped back. The network's foreground is not used: the foreground comes from the linear unmix
-(:mod:`bgmatte.plugin.solve`), so HDR values are exact.
+network's alpha is set to 0, and deep inside its solid part, where the network says mostly
+subject, to 1 (param ``fill_holes``). The clean plate is matched to the plate's exposure and
+white balance (as the classical engine does), so the unmix downstream uses the same clean plate
+the network saw. The frame is padded (edge replicate, identical in plate and clean plate, so
+the padding reads as background) to the multiple the base resolution needs, run through base
+network and refiner in float32 channels-last, and cropped back. The network's foreground is not
+used: the foreground comes from the linear unmix (:mod:`bgmatte.plugin.solve`), so HDR values
+are exact.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ SURE_BACKGROUND = 0.1  # classical error below which its zero alpha is trusted
 # beyond which it is sure of subject: chosen on the dev and validation cases (README)
 SURE_SUBJECT = 5
 MIN_SURE_SUBJECT = 3  # px at least: in a small frame strands merge into broad soft areas
+SURE_SUBJECT_ALPHA = 0.5  # ... where the network says at least this (mostly subject)
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "photo.safetensors"
 _models: dict[tuple[str, int, str, str], tuple[MattingNetwork, threading.Lock]] = {}
 _models_lock = threading.Lock()
@@ -210,9 +212,11 @@ def sure_subject(classical_alpha: np.ndarray) -> np.ndarray:
     """Where the classical matte is solid over a whole neighbourhood (its solid part eroded by
     :data:`SURE_SUBJECT` px, scaled with the frame): the plate differs from the clean plate
     by many noise sigmas all around, so the subject is there, opaque. The network opens holes
-    in such a subject where its colour is close to the set's (the yarn of the gt27 cases);
-    the erosion keeps soft edges, strands and veils, where a strong difference does not mean
-    opaque, out of it."""
+    in such a subject where its colour is close to the set's (the yarn of the gt27 cases),
+    and alpha is raised to 1 there where the network says at least
+    :data:`SURE_SUBJECT_ALPHA`. The erosion keeps soft edges and strands, where a strong
+    difference does not mean opaque, out of it; a veil over a contrasting set or a noise-free
+    render is solid in the difference matte, hence the param ``fill_holes``."""
     r = max(MIN_SURE_SUBJECT, round(SURE_SUBJECT * max(classical_alpha.shape) / 640))
     solid = (classical_alpha >= 1.0).astype(np.uint8)
     return cv2.erode(solid, np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
@@ -288,9 +292,9 @@ def run(
         # matte is sure it is background: the network may not put subject there (it fills
         # the gaps between strands and halos bright backgrounds otherwise).
         alpha[(derived.alpha == 0.0) & (derived.error.get() < SURE_BACKGROUND)] = 0.0
-        if params["separate_shadows"]:
-            # (without it the classical matte keys a cast shadow as solid: not sure of subject)
-            alpha[sure_subject(derived.alpha)] = 1.0
+        if params["fill_holes"] and params["separate_shadows"]:
+            # (without the separation the classical matte keys a cast shadow as solid)
+            alpha[sure_subject(derived.alpha) & (alpha >= SURE_SUBJECT_ALPHA)] = 1.0
 
     def full_size(t: torch.Tensor) -> np.ndarray:
         """A base-resolution map at the frame's size (float32 H×W)."""

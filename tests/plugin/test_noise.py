@@ -78,8 +78,11 @@ def test_noise_free_frame_is_matted() -> None:
     plate = (a * shot.foreground + (1.0 - a) * shot.background).astype(np.float32)
     # It used to stop with a ValueError from the fit. The classical key turns hard without
     # noise (its ramp is a few noise sigmas wide), so it is held to less; the network,
-    # which takes it as a prior, to as much as on the noisy demo frame (0.041).
-    for engine, most in (("classical", 0.12), ("network", 0.05)):
-        m = bgmatte.matte(plate, shot.background, engine=engine, align="off")
+    # which takes it as a prior, to as much as on the noisy demo frame (0.041), without
+    # fill_holes: a hard key is solid over the veil and the hair too, which the rule then
+    # fills (0.0535 with it, 0.0488 without; its help says to turn it off on renders).
+    cases = (("classical", {}, 0.12), ("network", {"fill_holes": False}, 0.05))
+    for engine, extra, most in (*cases, ("network", {}, 0.06)):
+        m = bgmatte.matte(plate, shot.background, engine=engine, align="off", **extra)
         assert np.abs(m.alpha - shot.alpha).mean() < most, engine
         assert (m.alpha[shot.alpha == 0] > 0).mean() < 0.01, engine  # background stays clear
