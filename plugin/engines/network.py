@@ -159,7 +159,9 @@ def _padded(
             if isinstance(f, torch.Tensor)
             else torch.from_numpy(np.ascontiguousarray(f, np.float32))
         )
-        buf[0, :h, :w, c : c + f.shape[2]] = t.to(device)
+        # converted while contiguous, then copied into the buffer's strided channels: in
+        # bf16 half the time of converting on the strided write (HD 18 -> 8 ms, same bits)
+        buf[0, :h, :w, c : c + f.shape[2]] = t.to(device=device, dtype=dtype)
         c += f.shape[2]
     buf[0, h:, :w] = buf[0, h - 1 : h, :w]  # replicate: rows, then columns (the corner too)
     buf[0, :, w:] = buf[0, :, w - 1 : w]
