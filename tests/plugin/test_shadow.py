@@ -68,6 +68,20 @@ def test_the_shadow_is_measured_up_to_a_subject_of_another_colour() -> None:
     assert np.abs(relit.shadow_y - shot.shadow)[near].mean() < 0.03
 
 
+def test_the_shadow_is_kept_over_its_box_alone(shot: ShadowShot) -> None:
+    # Held with every keyed frame the node caches: the box, not a frame of mostly zeros.
+    relit = shadow.relight(shot.plate, shot.clean_plate * np.float32(2.0**0.1))
+    assert relit.log_shadow is not None and relit.shadow_y is not None
+    y0, y1, x0, x1 = relit.box
+    assert relit.log_shadow.shape == (y1 - y0, x1 - x0, 3)
+    assert (y1 - y0) * (x1 - x0) < 0.8 * shot.alpha.size
+    assert relit.shadow_y.shape == shot.alpha.shape
+    outside = np.ones(shot.alpha.shape, bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.all(relit.shadow_y[outside] == 1.0)
+    assert np.array_equal(relit.apply(shot.clean_plate)[outside], shot.clean_plate[outside])
+
+
 def test_no_shadow_gives_exactly_one_and_no_light() -> None:
     # (at 160×120 the subject's hair, a few px of dark, soft, neutral fringe, still reads
     # as a little shadow; frames from 640 px up are clean)
