@@ -84,12 +84,9 @@ def log_ratio(p: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(p, EPS)) - np.log(np.maximum(c, EPS))
 
 
-def local_std(x: np.ndarray, on: np.ndarray | None = None) -> np.ndarray:
+def local_std(x: np.ndarray, on: np.ndarray) -> np.ndarray:
     """How much ``x`` varies around each pixel (its standard deviation under a σ = 1 blur),
-    over the pixels ``on`` only where given (what lies beside them does not count)."""
-    if on is None:
-        local = blur(x, 1.0)
-        return np.sqrt(np.maximum(blur(x * x, 1.0) - local * local, 0.0))
+    over the pixels ``on`` only (what lies beside them does not count)."""
     local = fill(x, on, 1.0)
     return np.sqrt(np.maximum(fill(x * x, on, 1.0) - local * local, 0.0))
 

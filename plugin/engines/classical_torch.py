@@ -75,10 +75,10 @@ def _halve(x: Tensor) -> Tensor:
     return torch.einsum("ih,chw,jw->cij", _area(h, x.device), x, _area(w, x.device))
 
 
-def _blur_wide(x: Tensor, halved: Tensor | None, sigma: float) -> Tensor:
-    """:func:`blur`, at half resolution for wide kernels (as :func:`.classical._blur_halved`:
-    blur the halved image by σ / 2, upsample bilinearly)."""
-    if sigma < classical._COARSE_SIGMA or halved is None:
+def _blur_wide(x: Tensor, halved: Tensor, sigma: float) -> Tensor:
+    """:func:`blur` of ``x``, at half resolution (``halved``, its :func:`_halve`) for wide
+    kernels (as :func:`.classical._blur_halved`: blur by σ / 2, upsample bilinearly)."""
+    if sigma < classical._COARSE_SIGMA:
         return blur(x, sigma)
     small = blur(halved, sigma / 2.0)
     return F.interpolate(small[None], size=x.shape[1:], mode="bilinear", align_corners=False)[0]
