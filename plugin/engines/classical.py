@@ -265,6 +265,16 @@ def _fill_from(
     return filled, support
 
 
+def fit_on_samples(d: np.ndarray, c: np.ndarray, threshold: float) -> NoiseModel:
+    """The noise model from the difference ``d`` and clean plate ``c`` on a fixed budget of
+    samples (N×3, :func:`noise.samples`): fitted first on those whose difference is small
+    relative to the signal, then on those the first fit calls background (noise distance
+    below ``threshold``)."""
+    model = fit_noise(d, c, np.all(np.abs(d) <= 0.03 * np.abs(c) + 1e-3, axis=1))
+    z = keying.noise_distance(d[None], c[None], model.read_var, model.shot_var, model.gain_var)[0]
+    return fit_noise(d, c, z < threshold)
+
+
 def run(
     plate: np.ndarray,
     clean_plate: np.ndarray,
@@ -277,15 +287,10 @@ def run(
     clean = matched_clean_plate(plate, clean_plate, params["match_exposure"])
     pb, cb = _blur(plate, _PRE_BLUR), _blur(clean, _PRE_BLUR)
 
-    # Noise fit on a fixed budget of pixels (:func:`noise.samples`): first on those whose
-    # difference is small relative to the signal, then on those the first fit calls
-    # background. The difference is taken on the samples only: no frame-sized buffer.
+    # The difference is taken on the noise fit's samples only: no frame-sized buffer.
     at_samples = samples(pb.shape[0] * pb.shape[1])
     c = cb.reshape(-1, 3)[at_samples]
-    d = pb.reshape(-1, 3)[at_samples] - c
-    model = fit_noise(d, c, np.all(np.abs(d) <= 0.03 * np.abs(c) + 1e-3, axis=1))
-    z = keying.noise_distance(d[None], c[None], model.read_var, model.shot_var, model.gain_var)[0]
-    model = fit_noise(d, c, z < params["threshold"])
+    model = fit_on_samples(pb.reshape(-1, 3)[at_samples] - c, c, float(params["threshold"]))
     key = _shift_tolerant_key(pb, cb, model, params)
     del pb, cb
     t_lo = float(params["threshold"])

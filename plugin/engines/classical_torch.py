@@ -27,9 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bgmatte.kernels import keying
 from bgmatte.plugin.engines import classical
-from bgmatte.plugin.noise import NoiseModel, fit_noise, samples
+from bgmatte.plugin.noise import NoiseModel, samples
 from bgmatte.plugin.pixels import ALPHA_SNAP
 
 Tensor = torch.Tensor
@@ -158,14 +157,11 @@ def _fill(colours: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _fit(pb: Tensor, cb: Tensor, threshold: float) -> NoiseModel:
-    """The noise model from the fixed budget of samples, fitted on the CPU as
-    :func:`.classical.run` fits it."""
+    """The noise model from the fixed budget of samples, brought to the CPU and fitted there
+    by :func:`.classical.fit_on_samples`."""
     at = torch.from_numpy(samples(pb.shape[1] * pb.shape[2])).to(pb.device)
     c = cb.reshape(3, -1)[:, at].T.cpu().numpy()
-    d = pb.reshape(3, -1)[:, at].T.cpu().numpy() - c
-    model = fit_noise(d, c, np.all(np.abs(d) <= 0.03 * np.abs(c) + 1e-3, axis=1))
-    z = keying.noise_distance(d[None], c[None], model.read_var, model.shot_var, model.gain_var)[0]
-    return fit_noise(d, c, z < threshold)
+    return classical.fit_on_samples(pb.reshape(3, -1)[:, at].T.cpu().numpy() - c, c, threshold)
 
 
 def run(plate: Tensor, clean: Tensor, params: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
