@@ -49,6 +49,11 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
+# rows a thread works on at a time where a whole band's per-pixel temporaries would be several
+# frame-sized buffers (``in_bands(..., CHUNK)``)
+CHUNK = 64
+
+
 def bands(rows: int, parts: int) -> list[slice]:
     """``rows`` cut into at most ``parts`` contiguous bands of near-equal height, none under
     :data:`MIN_ROWS` (one band for a short frame)."""

@@ -32,12 +32,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from bgmatte.plugin.bands import in_bands
+from bgmatte.plugin.bands import CHUNK, in_bands
 
 FLOOR = 0.02  # linear-light error floor of P - (1 - a) B (noise, alpha error)
 RELATIVE = 0.05  # its part relative to the clean plate behind the pixel
 SPREAD = 0.1  # how far the foreground may stray from the colour filled in around it
-CHUNK = 64  # rows: the per-pixel work's temporaries are this many rows at a time
 
 
 def residual_sigma(clean_plate: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from bgmatte import kernels
 from bgmatte.plugin import foreground, light, shadow, validate
 from bgmatte.plugin.align import align
-from bgmatte.plugin.bands import in_bands
+from bgmatte.plugin.bands import CHUNK, in_bands
 from bgmatte.plugin.engines import Deferred, EngineResult, get_engine
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.passes import Matte
@@ -191,7 +191,7 @@ def unmix(
                     plate[band], clean_plate[band], alpha[band], prior[band], weight[band]
                 )
 
-            in_bands(rows, plate.shape[0], foreground.CHUNK)
+            in_bands(rows, plate.shape[0], CHUNK)
         else:  # pragma: no cover - needs a GPU
             fg = k.regularised_unmix(put(plate), put(clean_plate), a, put(prior), put(weight))
     comp = None if background is None else get(k.composite(fg, a, put(background)))

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from bgmatte.kernels import keying
-from bgmatte.plugin.bands import in_bands
+from bgmatte.plugin.bands import CHUNK, in_bands
 from bgmatte.plugin.engines import Deferred, EngineResult
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.noise import NoiseModel, fit_noise, samples
@@ -95,9 +95,6 @@ def _opening(mask: np.ndarray) -> np.ndarray:
     return _dilate(_erode(mask, 1), 1)
 
 
-_CHUNK = 64  # rows of the shifted noise distance a thread computes at a time
-
-
 def _noise_distance(
     plate: np.ndarray,
     clean: np.ndarray,
@@ -152,9 +149,9 @@ def _noise_distance(
                 np.minimum(out, total, out=out)
         np.sqrt(out, out=out)
 
-    # :data:`_CHUNK` rows at a time: a thread's band of a 4K frame would hold its plate rows
-    # and variances, 3 channels each, at once
-    in_bands(rows, hh, _CHUNK)
+    # a chunk of rows at a time: a thread's band of a 4K frame would hold its plate rows and
+    # variances, 3 channels each, at once
+    in_bands(rows, hh, CHUNK)
     return best
 
 
