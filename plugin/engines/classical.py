@@ -95,6 +95,17 @@ def _opening(mask: np.ndarray) -> np.ndarray:
     return _dilate(_erode(mask, 1), 1)
 
 
+def _clean_rows(clean: np.ndarray, ch: int, rows: range, cols: range) -> np.ndarray:
+    """Channel ``ch`` of the clean plate over ``rows`` and ``cols`` of the frame, which may
+    reach past its edges: edge-replicated there (float32, contiguous)."""
+    h, w = clean.shape[:2]
+    y0, y1 = max(rows.start, 0), min(rows.stop, h)
+    x0, x1 = max(cols.start, 0), min(cols.stop, w)
+    b = np.ascontiguousarray(clean[y0:y1, x0:x1, ch], dtype=np.float32)
+    grow = (y0 - rows.start, rows.stop - y1), (x0 - cols.start, cols.stop - x1)
+    return np.pad(b, grow, mode="edge") if any(itertools.chain(*grow)) else b
+
+
 def _noise_distance(
     plate: np.ndarray,
     clean: np.ndarray,
@@ -107,41 +118,37 @@ def _noise_distance(
     default the frame), computed channel by channel: the clean plate's noise variance is
     computed once and each shift is a view into the padded planes, and the square root is
     taken once after the minimum (the same float32 terms as the kernel, without recomputing
-    the variance for every shift)."""
+    the variance for every shift). A chunk of rows at a time, the clean plate's rows r px
+    around it copied and padded for it alone: no frame-sized copy (at 4K each would be a
+    fresh 33 MB buffer, its pages faulted in every frame)."""
     h, w = plate.shape[:2]
     ys, xs = box or (slice(0, h), slice(0, w))
     hh, ww = ys.stop - ys.start, xs.stop - xs.start
-    pad = (ys.start, h - ys.stop), (xs.start, w - xs.stop)
-    planes = []
-    for ch in range(plate.shape[2]):
-        # The box and r px around it, edge-replicated beyond the frame.
-        b = clean[max(ys.start - r, 0) : ys.stop + r, max(xs.start - r, 0) : xs.stop + r, ch]
-        grow = [(max(r - pad[0][0], 0), max(r - pad[0][1], 0))]
-        grow += [(max(r - pad[1][0], 0), max(r - pad[1][1], 0))]
-        b = np.pad(np.ascontiguousarray(b, dtype=np.float32), grow, mode="edge")
-        planes.append((plate[ys, xs, ch], b))
+    cols = range(xs.start - r, xs.stop + r)
     best = np.empty((hh, ww), np.float32)
 
     def rows(band: slice) -> None:
         """The box's rows ``band``: each clean-plate row used is r rows away at most."""
-        n, lo = band.stop - band.start, band.start
+        n = band.stop - band.start
+        y0 = ys.start + band.start
         parts = []
-        for ch, (p, b) in enumerate(planes):
-            b = b[lo : band.stop + 2 * r]
+        for ch in range(plate.shape[2]):
+            b = _clean_rows(clean, ch, range(y0 - r, y0 + n + r), cols)
             var = (
                 np.float32(model.read_var[ch])
                 + np.float32(model.shot_var[ch]) * np.maximum(b, np.float32(0))
                 + np.float32(model.gain_var[ch]) * b * b
             )
-            parts.append((np.ascontiguousarray(p[band], dtype=np.float32), b, var))
+            p = np.ascontiguousarray(plate[y0 : y0 + n, xs, ch], dtype=np.float32)
+            parts.append((p, b, var))
         out = best[band]
         for i, (dy, dx) in enumerate(itertools.product(range(-r, r + 1), repeat=2)):
-            y0, x0 = r - dy, r - dx  # the clean plate moved by (dy, dx)
+            y, x = r - dy, r - dx  # the clean plate moved by (dy, dx)
             total = np.zeros((n, ww), np.float32)
             for p, b, var in parts:
-                d = p - b[y0 : y0 + n, x0 : x0 + ww]
+                d = p - b[y : y + n, x : x + ww]
                 d *= d
-                d /= var[y0 : y0 + n, x0 : x0 + ww]
+                d /= var[y : y + n, x : x + ww]
                 total += d
             if i == 0:
                 out[...] = total
@@ -182,7 +189,12 @@ def _shift_tolerant_key(
     hi = lo + float(params["softness"])
     r = int(params["shift_tolerance"])
     z = _noise_distance(plate, clean, model, 0)
-    key = keying.smoothstep(z, lo, hi)
+    key = np.empty_like(z)
+
+    def step(band: slice) -> None:  # per pixel: a chunk's temporaries, not a frame's
+        key[band] = keying.smoothstep(z[band], lo, hi)
+
+    in_bands(step, z.shape[0], CHUNK)
     solid = _opening(key > 0.5)
     reach = _dilate(solid, 3) if r > 0 else None
     if reach is not None and reach.any():
@@ -191,9 +203,10 @@ def _shift_tolerant_key(
             if box is not None:
                 box = (slice(top + box[0].start, top + box[0].stop), box[1])
                 z[box] = _noise_distance(plate, clean, model, r, box)
-        key = keying.smoothstep(z, lo, hi)
+                key[box] = keying.smoothstep(z[box], lo, hi)  # z changed only here
         solid = _opening(key > 0.5)
-    return key * _dilate(solid, 2)
+    key *= _dilate(solid, 2)
+    return key
 
 
 # px: how far the fill's widest blur reaches (σ 12 as σ 6 at half resolution: OpenCV's
@@ -308,21 +321,27 @@ def run(
         k = key.reshape(-1)[at]
         alpha.reshape(-1)[at] = trust * projected + (1.0 - trust) * k
         error.reshape(-1)[at] = 1.0 - trust
-    ambiguity = 1.0 - np.abs(2.0 * key - 1.0)
-    error = np.maximum(error, ambiguity)
+    prior = None if segmentation is None else np.clip(segmentation, 0.0, 1.0).astype(np.float32)
+    weight = float(params["segmentation_weight"])
 
-    if segmentation is not None:
-        prior = np.clip(segmentation, 0.0, 1.0).astype(np.float32)
-        w = float(params["segmentation_weight"]) * ambiguity
-        alpha = alpha + w * (prior - alpha)
+    def finish(rows: slice) -> None:
+        """Per pixel, in place: the key's ambiguity raises the error and lets the segmentation
+        pull alpha; alpha is clipped to [0, 1] and snapped."""
+        k, a = key[rows], alpha[rows]
+        ambiguity = 1.0 - np.abs(2.0 * k - 1.0)
+        np.maximum(error[rows], ambiguity, out=error[rows])
+        if prior is not None:
+            a += (weight * ambiguity) * (prior[rows] - a)
+        np.clip(a, 0.0, 1.0, out=a)
+        snap(a)
+
+    in_bands(finish, alpha.shape[0], CHUNK)
+    if prior is not None:
         seg = Deferred(lambda: prior)
     else:
         seg = Deferred(lambda: _blur(key, 2.0).astype(np.float32))
-
-    alpha = np.clip(alpha, 0.0, 1.0)
-    snap(alpha)
     return EngineResult(
-        alpha=alpha.astype(np.float32),
+        alpha=alpha,
         clean_plate=clean,
         difference=Deferred(lambda: np.abs(plate - clean).astype(np.float32)),
         segmentation=seg,

@@ -44,11 +44,11 @@ def _peak_in_frames(call: Callable[[], object], frame_bytes: int) -> float:
 def test_shifted_noise_distance_holds_rows_not_bands(frames: tuple[np.ndarray, ...]) -> None:
     plate, clean, _ = frames
     model = NoiseModel(*(np.full(3, v, np.float32) for v in (1e-4, 1e-3, 1e-4)))
-    # measured 1.76 frames (the padded clean plate and the result); 4.40 when each thread
-    # held its whole band's plate rows and variances
+    # measured 0.88 frames (the result and each thread's chunk of rows); 1.76 with the clean
+    # plate padded whole first, 4.40 when each thread held its whole band's rows at once
     assert (
         _peak_in_frames(lambda: classical._noise_distance(plate, clean, model, 2), plate.nbytes)
-        < 2.2
+        < 1.3
     )
 
 
