@@ -65,6 +65,9 @@ def speed_child(
     torch.set_num_threads(threads)
     import bgmatte
     from bgmatte.plugin import timing
+    from bgmatte.plugin.heap import keep_frames_in_heap
+
+    heap = keep_frames_in_heap()  # as a render's process does (BGMATTE_HEAP=system: not)
 
     sync = torch.cuda.synchronize if device != "cpu" and torch.cuda.is_available() else None
     h, w = SIZES[size]
@@ -93,6 +96,7 @@ def speed_child(
         "device": device,
         "peak_rss_gib": peak / 2**20,
         "inputs_rss_gib": base_rss / 2**20,
+        "frames_in_heap": heap,
     }
 
 

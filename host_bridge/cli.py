@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bgmatte.errors import BgmatteError, BgmatteWarning, library_text
+from bgmatte.plugin import heap
 from bgmatte.plugin.params import PARAMS, PASSES
 
 
@@ -538,6 +539,7 @@ def _info(args: argparse.Namespace) -> int:
     )
     print(f"OCIO config: {colour.config_name()}")
     print(f"working space: {colour.working_space()}")
+    print(heap.described())
     return 0
 
 
@@ -558,6 +560,7 @@ def _one_line(fallback: Callable[..., None]) -> Callable[..., None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = _parser().parse_args(argv)
+    heap.keep_frames_in_heap()  # this process is ours (see :mod:`bgmatte.plugin.heap`)
     with warnings.catch_warnings():  # restores the filters and showwarning afterwards
         warnings.simplefilter("default", BgmatteWarning)  # each shown once per place
         warnings.showwarning = _one_line(warnings.showwarning)

@@ -27,6 +27,7 @@ from typing import Any
 from bgmatte.errors import BgmatteError, library_text
 from bgmatte.host_bridge.render import ShotJob
 from bgmatte.host_bridge.sequence import frame_path
+from bgmatte.plugin.heap import keep_frames_in_heap
 
 # Fault injection for the retry path's tests: "FRAME:MARKER" kills the worker process that
 # starts FRAME while MARKER does not exist yet (it creates MARKER first, so only once).
@@ -83,6 +84,7 @@ class ShotWorker:
     ) -> None:
         import torch
 
+        keep_frames_in_heap()  # the worker's process is ours (see :mod:`bgmatte.plugin.heap`)
         # As many threads as CPUs Ray gave the worker; the node's model loads once.
         torch.set_num_threads(threads)
         self.job, self.spell, self.kill_once = job, spell, kill_once

@@ -34,6 +34,8 @@ def test_info_prints_versions_device_and_ocio_config(cli: Run) -> None:
     assert f"OCIO config: {colour.config_name()}" in lines
     assert colour.config_name().startswith("studio-config")  # the built-in ACES config
     assert "working space: ACEScg" in lines
+    # the command line's process keeps frame buffers in its heap (bgmatte.plugin.heap)
+    assert lines[-1].startswith("heap: frame buffers reused from frame to frame (glibc")
 
 
 def test_info_colorspaces_lists_acescg(cli: Run) -> None:
