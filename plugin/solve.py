@@ -76,12 +76,10 @@ def _check(
     background: np.ndarray | None,
     policy: str,
 ) -> Inputs:
-    p = validate.in_range(
-        validate.finite(validate.as_rgb(plate, "plate"), "plate", policy), "plate"
-    )
+    p = validate.finite_in_range(validate.as_rgb(plate, "plate"), "plate", policy)
     c = validate.as_rgb(clean_plate, "clean_plate")
     validate.same_size(c, p, "clean_plate")
-    c = validate.in_range(validate.finite(c, "clean_plate", policy), "clean_plate")
+    c = validate.finite_in_range(c, "clean_plate", policy)
     seg = None
     if segmentation is not None:
         seg = validate.as_matte(segmentation, "segmentation")
@@ -91,7 +89,7 @@ def _check(
     if background is not None:
         bg = validate.as_rgb(background, "background")
         validate.same_size(bg, p, "background")
-        bg = validate.in_range(validate.finite(bg, "background", policy), "background")
+        bg = validate.finite_in_range(bg, "background", policy)
     return Inputs(p, c, seg, bg)
 
 

@@ -122,6 +122,33 @@ def test_nan_policy(small_shot: DemoShot) -> None:
     assert np.isfinite(m.foreground).all() and np.isfinite(m.alpha).all()
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", ["clean_plate", "background"])
+def test_one_non_finite_value_anywhere_is_found(
+    small_shot: DemoShot, value: float, where: str
+) -> None:
+    # the check reads the extremes, through which NaN propagates and where an Inf shows
+    images = {"clean_plate": small_shot.clean_plate.copy(), "background": small_shot.plate.copy()}
+    images[where][-1, -1, 2] = value
+    msg = (
+        f"{where}: 1 pixel is NaN or Inf; fix the source, or set nan to 'zero' to replace them "
+        "with 0"
+    )
+    with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
+        bgmatte.matte(small_shot.plate, images["clean_plate"], background=images["background"])
+
+
+def test_a_large_negative_value_is_beyond_the_limit_too(small_shot: DemoShot) -> None:
+    plate = small_shot.plate.copy()
+    plate[0, 0, 0] = -1e13
+    msg = (
+        "plate: has values up to 1e+13 in magnitude, beyond the 1e+12 bgmatte can key "
+        "in float32; scale it down (an exposure change), or fix the source"
+    )
+    with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
+        bgmatte.matte(plate, small_shot.clean_plate)
+
+
 def test_wrong_channel_count_is_named(small_shot: DemoShot) -> None:
     msg = "plate: has 2 channels, expected 3 (RGB) or 4 (RGBA); write it as an RGB or RGBA image"
     with pytest.raises(bgmatte.BgmatteError, match=f"^{re.escape(msg)}$"):
