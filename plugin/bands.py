@@ -54,21 +54,25 @@ def _executor(workers: int) -> ThreadPoolExecutor:
 CHUNK = 64
 
 
-def bands(rows: int, parts: int) -> list[slice]:
+def bands(rows: int, parts: int, min_rows: int = MIN_ROWS) -> list[slice]:
     """``rows`` cut into at most ``parts`` contiguous bands of near-equal height, none under
-    :data:`MIN_ROWS` (one band for a short frame)."""
-    parts = max(1, min(parts, rows // MIN_ROWS))
+    ``min_rows`` (one band for a short frame)."""
+    parts = max(1, min(parts, rows // min_rows))
     edges = [rows * i // parts for i in range(parts + 1)]
     return [slice(a, b) for a, b in itertools.pairwise(edges)]
 
 
-def in_bands(work: Callable[[slice], None], rows: int, chunk: int | None = None) -> None:
+def in_bands(
+    work: Callable[[slice], None], rows: int, chunk: int | None = None, min_rows: int = MIN_ROWS
+) -> None:
     """Run ``work(band)`` for bands of ``rows`` covering them all, one per :func:`threads`, the
     first on the calling thread. ``work`` writes its band's results (into an array made
     beforehand); an exception in any band is raised here. With ``chunk``, each thread calls
     ``work`` on at most ``chunk`` rows at a time, so its temporaries are a chunk's, not its
-    whole band's (the same bits: a row's result depends only on rows near it)."""
-    parts = bands(rows, 1 if getattr(_inside, "flag", False) else threads())
+    whole band's (the same bits: a row's result depends only on rows near it). ``rows`` may
+    count other items than rows (strips of a frame, say), each worth a thread: ``min_rows``
+    1."""
+    parts = bands(rows, 1 if getattr(_inside, "flag", False) else threads(), min_rows)
 
     def chunked(band: slice) -> None:
         step = chunk or band.stop - band.start or 1

@@ -252,6 +252,17 @@ PARAMS: tuple[Param, ...] = (
         True,
     ),
     Param(
+        "edge_passes",
+        "Edge passes",
+        "How many times the soft edge is solved again against the clean plate, taking the "
+        "foreground colour as constant within a pixel or so: opens the gaps between dense "
+        "strands and sharpens soft edges where the subject's colour stands out from the set. "
+        "Each pass costs about 7 ms at HD; 0 keeps the network's edge.",
+        "int",
+        8,
+        range=(0, 20),
+    ),
+    Param(
         "base_scale",
         "Base scale",
         "Resolution of the network's base pass relative to the frame; 'auto' keeps the base "

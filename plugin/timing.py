@@ -25,6 +25,7 @@ STAGES = (
     "prior",
     "base",
     "refine",
+    "edges",
     "engine",
     "light",
     "unmix",

@@ -46,7 +46,7 @@ def test_a_frame_reports_its_stages(small_shot: DemoShot) -> None:
     whole = time.perf_counter() - t0
     assert np.isfinite(got["rgba"]).all()
     expected = {"io", "validate", "align", "exposure", "shadow", "prior", "base", "refine"}
-    expected |= {"engine", "light"}
+    expected |= {"edges", "engine", "light"}
     assert expected | {"unmix", "passes", "other"} == set(spent)
     assert set(spent) <= {*timing.STAGES, "other"}
     assert sum(spent.values()) == pytest.approx(whole, rel=0.05, abs=0.01)
