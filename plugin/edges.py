@@ -35,6 +35,7 @@ SIGMA = 1.0  # px: the window over which the foreground colour is taken as const
 TRUST = (4.0, 8.0)  # noise sigmas between F and B: from no trust to full trust
 MIN_WEIGHT = 0.05  # the window's alpha² weight below which F is not measured
 _STRIP = 64  # rows: the band is solved in strips, each over its own columns
+_GAP = 32  # columns without fractional pixels that split a strip into two boxes
 _MAD_TO_SIGMA = 1.4826
 _NOISE_SAMPLES = 50_000  # a robust spread per channel: plenty
 
@@ -89,22 +90,27 @@ def _strips(
     boxes = []
     for top in range(0, h, _STRIP):
         rows = soft[top : top + _STRIP]
-        ry, rx = np.flatnonzero(rows.any(axis=1)), np.flatnonzero(rows.any(axis=0))
-        if ry.size:
+        rx = np.flatnonzero(rows.any(axis=0))
+        # each run of columns with fractional pixels its own box (a silhouette's two sides,
+        # say), so the blur skips what lies between them
+        for run in np.split(rx, np.flatnonzero(np.diff(rx) > _GAP) + 1) if rx.size else []:
+            c0, c1 = int(run[0]), int(run[-1]) + 1
+            ry = np.flatnonzero(rows[:, c0:c1].any(axis=1))
             y0, y1 = top + int(ry[0]), top + int(ry[-1]) + 1
-            x0, x1 = max(int(rx[0]) - reach, 0), min(int(rx[-1]) + 1 + reach, w)
-            boxes.append((y0, y1, slice(max(y0 - reach, 0), min(y1 + reach, h)), slice(x0, x1)))
+            ys = slice(max(y0 - reach, 0), min(y1 + reach, h))
+            xs = slice(max(c0 - reach, 0), min(c1 + reach, w))
+            boxes.append((y0, y1, c0, c1, ys, xs))
     out: list[_Strip | None] = [None] * len(boxes)
 
     def make(which: slice) -> None:  # the strips' planes on every thread
         for i in range(which.start, which.stop):
-            y0, y1, ys, xs = boxes[i]
+            y0, y1, c0, c1, ys, xs = boxes[i]
             b = np.ascontiguousarray(clean_plate[ys, xs], dtype=np.float32)
             d = np.ascontiguousarray(plate[ys, xs], dtype=np.float32) - b
             a = alpha[ys, xs]
-            fy, fx = np.nonzero(soft[y0:y1, xs])
+            fy, fx = np.nonzero(soft[y0:y1, c0:c1])
             fy += y0
-            fx += xs.start
+            fx += c0
             at = (fy - ys.start) * (xs.stop - xs.start) + (fx - xs.start)
             b_at, d_at = b.reshape(-1, 3)[at].T.copy(), d.reshape(-1, 3)[at].T.copy()
             out[i] = _Strip(ys, xs, _terms(a, d, b), fy, fx, at, b_at, d_at, a.reshape(-1)[at])

@@ -102,9 +102,11 @@ def test_strands_of_the_set_s_colour_keep_the_engine_s_alpha() -> None:
 
 @pytest.mark.parametrize("passes", [1, 3])
 def test_the_strips_solve_the_whole_frame_s_iteration(passes: int) -> None:
-    # a frame of several strips, the band reaching across their boundaries and the frame's
+    # a frame of several strips, the band reaching across their boundaries and the frame's,
+    # each strip in two boxes (strands on the left and on the right, none between)
     rng = np.random.default_rng(3)
-    truth = _strands(rng, 300, 90, 12)
+    gap = np.zeros((300, 80), np.float32)
+    truth = np.concatenate([_strands(rng, 300, 60, 8), gap, _strands(rng, 300, 60, 8)], 1)
     plate, clean = _shot(rng, truth, np.array([0.7, 0.6, 0.1], np.float32))
     engine = _soft_mass(truth)
     assert engine[0].any() and engine[-1].any()
