@@ -173,13 +173,15 @@ def solve_edges(
     noise = noise_sigma(plate, clean_plate, alpha)
     strips = _strips(plate, clean_plate, alpha, soft, k // 2)
     links = _links(strips) if passes > 1 else []
-    new: list[np.ndarray] = [s.a0 for s in strips]
-    terms: list[np.ndarray] = []
+    new = [s.a0 for s in strips]  # each strip's fractional pixels, solved
+    terms = [s.terms for s in strips]  # their blur terms, where more passes follow
+    more = True
 
     def solve(which: slice) -> None:  # the strips on every thread
         for i in range(which.start, which.stop):
             new[i] = _solved(strips[i], k, noise)
-            terms[i] = _terms(new[i], strips[i].d.T, strips[i].b.T)
+            if more:
+                terms[i] = _terms(new[i], strips[i].d.T, strips[i].b.T)
 
     def spread(which: slice) -> None:  # each box's terms from the strips it holds
         for t in range(which.start, which.stop):
@@ -190,9 +192,9 @@ def solve_edges(
     for n in range(passes):
         # Every strip from the same alpha (Jacobi), then the new values go into the terms of
         # every box that holds them (a box reaches into its neighbours' rows).
-        terms = [s.terms for s in strips]  # placeholders, each replaced
+        more = n < passes - 1
         in_bands(solve, len(strips), 1, min_rows=1)
-        if n < passes - 1:
+        if more:
             in_bands(spread, len(strips), 1, min_rows=1)
     out = alpha.copy()
     for s, a in zip(strips, new, strict=True):
