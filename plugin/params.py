@@ -257,7 +257,7 @@ PARAMS: tuple[Param, ...] = (
         "How many times the soft edge is solved again against the clean plate, taking the "
         "foreground colour as constant within a pixel or so: opens the gaps between dense "
         "strands and sharpens soft edges where the subject's colour stands out from the set. "
-        "Each pass costs about 7 ms at HD; 0 keeps the network's edge.",
+        "Each pass costs about 7 ms at HD; 0 keeps the engine's edge.",
         "int",
         8,
         range=(0, 20),

@@ -22,6 +22,7 @@ from bgmatte import kernels
 from bgmatte.plugin import foreground, light, shadow, validate
 from bgmatte.plugin.align import align
 from bgmatte.plugin.bands import CHUNK, in_bands
+from bgmatte.plugin.edges import solve_edges
 from bgmatte.plugin.engines import Deferred, EngineResult, get_engine
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.passes import Matte
@@ -100,7 +101,8 @@ def key(
     progress: Progress | None = None,
     where: str = "",
 ) -> Keyed:
-    """Align the clean plate to the plate, then run the engine. ``progress`` is called with
+    """Align the clean plate to the plate, then run the engine and solve its fractional edge
+    again against the clean plate it keyed against (:mod:`.edges`). ``progress`` is called with
     the fraction of the frame done (hosts may raise :class:`RenderAborted` from it);
     ``where`` names the frame in warnings ("frame N, plate <file>")."""
 
@@ -128,8 +130,17 @@ def key(
             clean = relit.apply(matched)
         params = {**params, "match_exposure": False}
     engine = get_engine(params["engine"])
-    with stage("engine"):
-        result = engine(inputs.plate, clean, inputs.segmentation, params, device)
+
+    def keyed_against(clean_plate: np.ndarray) -> EngineResult:
+        """The engine's result, its fractional edge solved again against the clean plate it
+        keyed against (:mod:`.edges`)."""
+        with stage("engine"):
+            got = engine(inputs.plate, clean_plate, inputs.segmentation, params, device)
+        with stage("edges"):
+            alpha = solve_edges(inputs.plate, got.clean_plate, got.alpha, params["edge_passes"])
+        return replace(got, alpha=alpha)
+
+    result = keyed_against(clean)
     if params["separate_shadows"] and not problem:
         # Light on the set is told from a bright subject by the set the matte left uncovered
         # (:mod:`.light`): where the subject adds some, the shadow is solved again under it
@@ -150,8 +161,7 @@ def key(
                 result = replace(result, clean_plate=clean)
                 break
             done(0.5 + 0.4 * n / rounds)
-            with stage("engine"):
-                result = engine(inputs.plate, clean, inputs.segmentation, params, device)
+            result = keyed_against(clean)
     done(0.9)
     return Keyed(inputs, result, relit, problem, added)
 

@@ -4,14 +4,13 @@ Without a segmentation input, the soft segmentation prior the network takes (as 
 model takes a precomputed soft segmentation) is derived from the classical difference matte
 (param ``prior``; 'none' skips it for speed); where that matte is sure of background, the
 network's alpha is set to 0, and deep inside its solid part, where the network says mostly
-subject, to 1 (param ``fill_holes``). The fractional edge is then solved again against the
-clean plate (:mod:`bgmatte.plugin.edges`, param ``edge_passes``). The clean plate is matched to
-the plate's exposure and white balance (as the classical engine does), so the unmix downstream
-uses the same clean plate the network saw. The frame is padded (edge replicate, identical in
-plate and clean plate, so the padding reads as background) to the multiple the base resolution
-needs, run through base network and refiner in float32 channels-last, and cropped back. The
-network's foreground is not used: the foreground comes from the linear unmix
-(:mod:`bgmatte.plugin.solve`), so HDR values are exact.
+subject, to 1 (param ``fill_holes``). The clean plate is matched to the plate's exposure and
+white balance (as the classical engine does), so the unmix downstream uses the same clean plate
+the network saw. The frame is padded (edge replicate, identical in plate and clean plate, so
+the padding reads as background) to the multiple the base resolution needs, run through base
+network and refiner in float32 channels-last, and cropped back. The network's foreground is not
+used: the foreground comes from the linear unmix (:mod:`bgmatte.plugin.solve`), so HDR values
+are exact.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ import torch.nn.functional as F
 
 from bgmatte import kernels
 from bgmatte.errors import BgmatteError, param
-from bgmatte.plugin.edges import solve_edges
 from bgmatte.plugin.engines import Deferred, EngineResult, classical, classical_torch
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.model import refiner
@@ -300,8 +298,6 @@ def run(
         if params["fill_holes"] and params["separate_shadows"]:
             # (without the separation the classical matte keys a cast shadow as solid)
             alpha[sure_subject(derived.alpha) & (alpha >= SURE_SUBJECT_ALPHA)] = 1.0
-    with stage("edges"):
-        alpha = solve_edges(plate, clean, alpha, int(params["edge_passes"]))
 
     def full_size(t: torch.Tensor) -> np.ndarray:
         """A base-resolution map at the frame's size (float32 H×W)."""

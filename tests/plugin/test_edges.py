@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
+import bgmatte
+from bgmatte.bench.scenes.demo_shot import DemoShot
 from bgmatte.kernels import keying
 from bgmatte.plugin import edges
 
@@ -123,3 +125,16 @@ def test_no_passes_or_no_band_leave_alpha_as_it_is() -> None:
     assert edges.solve_edges(plate, clean, hard, 8) is hard
     soft = np.full((40, 50), 0.5, np.float32)
     assert edges.solve_edges(plate, clean, soft, 0) is soft
+
+
+@pytest.mark.parametrize("engine", ["classical", "network"])
+def test_each_engine_s_edge_is_solved_again(small_shot: DemoShot, engine: str) -> None:
+    # the node runs the passes after whichever engine keyed the frame, against the clean plate
+    # it keyed against (without the shadow separation, whose light rounds read the matte)
+    args = (small_shot.plate, small_shot.clean_plate)
+    kw = {"engine": engine, "separate_shadows": False}
+    raw = bgmatte.matte(*args, **kw, edge_passes=0)
+    got = bgmatte.matte(*args, **kw)
+    want = edges.solve_edges(small_shot.plate, raw.clean_plate, raw.alpha, 8)
+    np.testing.assert_array_equal(got.alpha, want)
+    assert np.abs(got.alpha - raw.alpha).max() > 0.05
