@@ -29,14 +29,13 @@ import numpy as np
 
 from bgmatte.kernels import keying
 from bgmatte.plugin.bands import in_bands
-from bgmatte.plugin.noise import samples
+from bgmatte.plugin.noise import MAD_TO_SIGMA, samples
 
 SIGMA = 1.0  # px: the window over which the foreground colour is taken as constant
 TRUST = (4.0, 8.0)  # noise sigmas between F and B: from no trust to full trust
 MIN_WEIGHT = 0.05  # the window's alpha² weight below which F is not measured
 _STRIP = 64  # rows: the band is solved in strips, each over its own columns
 _GAP = 32  # columns without fractional pixels that split a strip into two boxes
-_MAD_TO_SIGMA = 1.4826
 _NOISE_SAMPLES = 50_000  # a robust spread per channel: plenty
 
 
@@ -50,7 +49,7 @@ def noise_sigma(plate: np.ndarray, clean_plate: np.ndarray, alpha: np.ndarray) -
         d = d[background]
     sigma = []
     for c in np.ascontiguousarray(d.T):  # a channel at a time: contiguous
-        sigma.append(_MAD_TO_SIGMA * np.median(np.abs(c - np.median(c))) + 1e-6)
+        sigma.append(MAD_TO_SIGMA * np.median(np.abs(c - np.median(c))) + 1e-6)
     return np.asarray(sigma, np.float32)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import nnls
 
-_MAD_TO_SIGMA = 1.4826
+MAD_TO_SIGMA = 1.4826  # the MAD of a Gaussian times this is its standard deviation
 SAMPLE_BUDGET = 200_000  # pixels of a frame the background is looked for among
 _MAX_SAMPLES = 50_000  # background pixels fitted on, at most
 GAIN_FLOOR = 0.005**2  # relative variance no two captures beat
@@ -66,7 +66,7 @@ def fit_noise(diff: np.ndarray, clean_plate: np.ndarray, background: np.ndarray)
         if d.size < 200:
             d = diff[..., k].ravel()
             s = np.clip(clean_plate[..., k].ravel(), 0.0, None)
-        global_var = (_MAD_TO_SIGMA * np.median(np.abs(d - np.median(d)))) ** 2
+        global_var = (MAD_TO_SIGMA * np.median(np.abs(d - np.median(d)))) ** 2
         # Sorted by signal once, each bin (both edges in it) is a slice: the same values as
         # a mask per bin, without a pass over all samples per bin.
         order = np.argsort(s)  # ties in s fall in the same bins in any order
@@ -80,7 +80,7 @@ def fit_noise(diff: np.ndarray, clean_plate: np.ndarray, background: np.ndarray)
                 continue
             db = d[i:j]
             xs.append(float(np.median(s[i:j])))
-            ys.append((_MAD_TO_SIGMA * float(np.median(np.abs(db - np.median(db))))) ** 2)
+            ys.append((MAD_TO_SIGMA * float(np.median(np.abs(db - np.median(db))))) ** 2)
         if len(xs) >= 4 and np.ptp(xs) > 0:
             # A noise-free difference (a CG render and its clean plate) has bins of zero
             # variance: floored at VAR_FLOOR, so the fit stays finite.
