@@ -36,13 +36,13 @@ TRUST = (4.0, 8.0)  # noise sigmas between F and B: from no trust to full trust
 MIN_WEIGHT = 0.05  # the window's alpha² weight below which F is not measured
 _STRIP = 64  # rows: the band is solved in strips, each over its own columns
 _GAP = 32  # columns without fractional pixels that split a strip into two boxes
-_NOISE_SAMPLES = 50_000  # a robust spread per channel: plenty
+NOISE_SAMPLES = 50_000  # a robust spread per channel: plenty
 
 
 def noise_sigma(plate: np.ndarray, clean_plate: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Per channel, the robust standard deviation of ``plate - clean_plate`` where alpha is 0
     (a fixed budget of samples; all of them where too few are background)."""
-    at = samples(alpha.size, _NOISE_SAMPLES)
+    at = samples(alpha.size, NOISE_SAMPLES)
     d = plate.reshape(-1, 3)[at] - clean_plate.reshape(-1, 3)[at]
     background = alpha.reshape(-1)[at] == 0.0
     if background.sum() >= 200:

@@ -33,7 +33,7 @@ import numpy as np
 
 from bgmatte import kernels
 from bgmatte.errors import BgmatteError, ColourSpaceWarning, RenderAborted, param
-from bgmatte.plugin import colour, temporal
+from bgmatte.plugin import colour, temporal, uploads
 from bgmatte.plugin.params import INPUTS, PARAMS, PASSES, resolve_params
 from bgmatte.plugin.passes import Matte
 from bgmatte.plugin.solve import Keyed, check, finish, key
@@ -218,7 +218,7 @@ class Node:
 
         NumPy's floating-point warnings are off here: a host shows one line per problem, and
         a result that is not finite is refused with one (:func:`.validate.finite_result`)."""
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), uploads.scope():  # on a GPU: each frame up once
             return self._solve_frame(frame, fetcher, progress)
 
     def _solve_frame(self, frame: int, fetcher: Fetcher, progress: Progress | None) -> Matte:

@@ -137,7 +137,16 @@ def key(
         with stage("engine"):
             got = engine(inputs.plate, clean_plate, inputs.segmentation, params, device)
         with stage("edges"):
-            alpha = solve_edges(inputs.plate, got.clean_plate, got.alpha, params["edge_passes"])
+            passes = params["edge_passes"]
+            if kernels.gpu_index(device) is None:
+                alpha = solve_edges(inputs.plate, got.clean_plate, got.alpha, passes)
+            else:  # on the GPU the network ran on (its torch twin, over the whole frame)
+                from bgmatte.plugin import edges_torch  # torch: imported for a GPU only
+                from bgmatte.plugin.engines.network import torch_device
+
+                alpha = edges_torch.solve_edges_on(
+                    torch_device(device), inputs.plate, got.clean_plate, got.alpha, passes
+                )
         return replace(got, alpha=alpha)
 
     result = keyed_against(clean)
@@ -178,32 +187,55 @@ def unmix(
     composite over ``background`` (None without one), on ``device`` (CuPy kernels on a GPU)."""
     k = kernels.for_device(device)
     if k is not kernels.numpy_kernels:  # pragma: no cover - needs a GPU
-        import cupy
-
-        put, get = cupy.asarray, cupy.asnumpy
-    else:
-        put = get = np.asarray
-    a = put(alpha)
+        return _unmix_on_gpu(k, device, plate, clean_plate, alpha, background, mode)
     if mode == "exact":
-        fg = k.unmix_foreground(put(plate), put(clean_plate), a)
+        fg = k.unmix_foreground(plate, clean_plate, alpha)
     else:
         prior, weight = foreground.prior_and_weight(plate, clean_plate, alpha)
-        if k is kernels.numpy_kernels:  # per pixel: in row bands, on every thread
-            # Written over the prior, which each chunk reads only in its own rows: one
-            # frame-sized buffer fewer at the unmix's peak, and a chunk's temporaries at a
-            # time, not a band's.
-            fg = prior
+        # Per pixel, in row bands on every thread, written over the prior, which each chunk
+        # reads only in its own rows: one frame-sized buffer fewer at the unmix's peak, and a
+        # chunk's temporaries at a time, not a band's.
+        fg = prior
 
-            def rows(band: slice) -> None:
-                fg[band] = k.regularised_unmix(
-                    plate[band], clean_plate[band], alpha[band], prior[band], weight[band]
-                )
+        def rows(band: slice) -> None:
+            fg[band] = k.regularised_unmix(
+                plate[band], clean_plate[band], alpha[band], prior[band], weight[band]
+            )
 
-            in_bands(rows, plate.shape[0], CHUNK)
-        else:  # pragma: no cover - needs a GPU
-            fg = k.regularised_unmix(put(plate), put(clean_plate), a, put(prior), put(weight))
-    comp = None if background is None else get(k.composite(fg, a, put(background)))
-    return get(fg), comp
+        in_bands(rows, plate.shape[0], CHUNK)
+    comp = None if background is None else k.composite(fg, alpha, background)
+    return fg, comp
+
+
+def _unmix_on_gpu(  # pragma: no cover - needs a GPU
+    k: Any,
+    device: str,
+    plate: np.ndarray,
+    clean_plate: np.ndarray,
+    alpha: np.ndarray,
+    background: np.ndarray | None,
+    mode: str,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`unmix` on a GPU: the frames up once (torch), the regularised prior's pull-push
+    there (:mod:`.foreground_torch`), CuPy's kernels on the same memory, the results down."""
+    import cupy
+    import torch
+
+    from bgmatte.plugin import foreground_torch, uploads
+    from bgmatte.plugin.engines.network import torch_device
+
+    dev = torch_device(device)
+    p, c, a = (uploads.to_device(f, dev) for f in (plate, clean_plate, alpha))
+    with cupy.cuda.Device(dev.index), torch.inference_mode():
+        if mode == "exact":
+            fg = k.unmix_foreground(p, c, a)
+        else:
+            prior, weight = foreground_torch.prior_and_weight(
+                p.permute(2, 0, 1), c.permute(2, 0, 1), a
+            )
+            fg = k.regularised_unmix(p, c, a, prior.permute(1, 2, 0).contiguous(), weight)
+        comp = None if background is None else cupy.asnumpy(k.composite(fg, a, background))
+        return cupy.asnumpy(fg), comp
 
 
 def relit_composite(

@@ -30,7 +30,8 @@ export PYTHONPATH="$pkg${PYTHONPATH:+:$PYTHONPATH}" PYTHONSAFEPATH=1 PYTHONUNBUF
     "$PY" -c "import torch, cupy; print('torch', torch.__version__, torch.cuda.is_available(), 'cupy', cupy.__version__)"
     echo "== pytest -m gpu"
     (cd "$repo" && "$PY" -m pytest -q -m gpu -rs -p no:cacheprovider tests/kernels \
-        tests/plugin/test_classical_torch.py tests/plugin/test_network_engine.py)
+        tests/plugin/test_classical_torch.py tests/plugin/test_network_engine.py \
+        tests/plugin/test_gpu_stages.py)
     echo "== bench speed --device cuda --stages"
     "$PY" -m bgmatte bench speed --sizes HD,4K --device cuda --frames 5 --warmup 2 --stages
 } 2>&1 | tee "$log"

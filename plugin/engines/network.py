@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from bgmatte import kernels
 from bgmatte.errors import BgmatteError, param
+from bgmatte.plugin import uploads
 from bgmatte.plugin.engines import Deferred, EngineResult, classical, classical_torch
 from bgmatte.plugin.exposure import matched_clean_plate
 from bgmatte.plugin.model import refiner
@@ -195,9 +196,7 @@ def _derived_prior(
         result = classical.run(plate, clean_plate, None, params)
     else:
         clean = matched_clean_plate(plate, clean_plate, params["match_exposure"])
-        p, c = (
-            torch.from_numpy(np.ascontiguousarray(f, np.float32)).to(dev) for f in (plate, clean)
-        )
+        p, c = (uploads.to_device(f, dev) for f in (plate, clean))
         alpha, error = classical_torch.run(p, c, params)
         host = alpha.cpu().numpy()  # for the rules below and the segmentation pass
         result = EngineResult(
