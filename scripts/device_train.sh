@@ -11,8 +11,8 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 pkg="$(mktemp -d)"
 mkdir -p "$pkg/bgmatte"
 for f in "$repo"/bgmatte/*.py; do ln -s "$f" "$pkg/bgmatte/"; done
-for d in plugin kernels host_bridge; do ln -s "$repo/$d" "$pkg/bgmatte/$d"; done
-export PYTHONPATH="$pkg" PYTHONSAFEPATH=1
+for d in plugin kernels host_bridge bench; do ln -s "$repo/$d" "$pkg/bgmatte/$d"; done
+export PYTHONPATH="$pkg${PYTHONPATH:+:$PYTHONPATH}" PYTHONSAFEPATH=1
 out="${OUT:-/tmp/out}"; mkdir -p "$out"
 cfg="$repo/.carry/photo_device.toml"
 sed "s#^bundle = .*#bundle = \"$repo/.carry/bundle.npz\"#" "$repo/${CONFIG:-configs/photo.toml}" > "$cfg"
