@@ -33,7 +33,7 @@ import numpy as np
 
 from bgmatte import kernels
 from bgmatte.errors import BgmatteError, ColourSpaceWarning, RenderAborted, param
-from bgmatte.plugin import colour, temporal, uploads
+from bgmatte.plugin import colour, out_of_memory, temporal, uploads
 from bgmatte.plugin.params import INPUTS, PARAMS, PASSES, resolve_params
 from bgmatte.plugin.passes import Matte
 from bgmatte.plugin.solve import Keyed, check, finish, key
@@ -218,7 +218,8 @@ class Node:
 
         NumPy's floating-point warnings are off here: a host shows one line per problem, and
         a result that is not finite is refused with one (:func:`.validate.finite_result`)."""
-        with np.errstate(all="ignore"), uploads.scope():  # on a GPU: each frame up once
+        # on a GPU each array goes up once a frame; running out of memory is one line
+        with out_of_memory.reported(frame), np.errstate(all="ignore"), uploads.scope():
             return self._solve_frame(frame, fetcher, progress)
 
     def _solve_frame(self, frame: int, fetcher: Fetcher, progress: Progress | None) -> Matte:
@@ -288,5 +289,5 @@ class Node:
             raise BgmatteError(
                 "region", f"{region} is outside the {w}x{h} frame", "ask for a region inside it"
             )
-        with stage("passes"):
+        with stage("passes"), out_of_memory.reported(frame):
             return {n: result.pass_pixels(n)[y0:y1, x0:x1] for n in names}
