@@ -4,7 +4,9 @@ N frames after warm-up, torch threads set explicitly, and the peak resident memo
 process per engine and resolution (so one size's memory does not hide another's).
 
 With ``--stages``, also the milliseconds of each stage of the call (median over the timed
-frames; :mod:`bgmatte.plugin.timing`), so a change can be judged stage by stage."""
+frames; :mod:`bgmatte.plugin.timing`), so a change can be judged stage by stage. With
+``--device cuda``, also the most GPU memory the frames held (will a shot fit on a smaller
+card?)."""
 
 from __future__ import annotations
 
@@ -49,6 +51,20 @@ def synthetic_frame(height: int, width: int, seed: int = 0) -> tuple[np.ndarray,
     return plate.astype(np.float32), clean.astype(np.float32)
 
 
+def gpu_memory_peak_gib(device: str) -> float | None:
+    """The most GPU memory the frames held since the last reset, GiB: PyTorch's peak
+    allocation plus what CuPy's pool holds (the unmix's kernels; the pool keeps its blocks);
+    None on the CPU."""
+    if device == "cpu":
+        return None
+    import torch
+
+    total = float(torch.cuda.max_memory_allocated())
+    if "cupy" in sys.modules:
+        total += float(sys.modules["cupy"].get_default_memory_pool().total_bytes())
+    return total / 2**30
+
+
 def speed_child(
     size: str,
     frames: int,
@@ -70,6 +86,8 @@ def speed_child(
     heap = keep_frames_in_heap()  # as a render's process does (BGMATTE_HEAP=system: not)
 
     sync = torch.cuda.synchronize if device != "cpu" and torch.cuda.is_available() else None
+    if sync is not None:
+        torch.cuda.reset_peak_memory_stats()
     h, w = SIZES[size]
     plate, clean = synthetic_frame(h, w)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -95,6 +113,7 @@ def speed_child(
         "threads": threads,
         "device": device,
         "peak_rss_gib": peak / 2**20,
+        "peak_gpu_gib": gpu_memory_peak_gib(device) if sync is not None else None,
         "inputs_rss_gib": base_rss / 2**20,
         "frames_in_heap": heap,
     }
@@ -127,22 +146,26 @@ def time_in_child(
     return row
 
 
-def print_table_header() -> None:
-    titles = ("engine", "size", "median s/frame", "min s/frame", "peak RSS GiB", "threads")
-    print_header(titles, "llrrrr")
+def print_table_header(device: str = "cpu") -> None:
+    titles = ["engine", "size", "median s/frame", "min s/frame", "peak RSS GiB", "threads"]
+    if device != "cpu":
+        titles.append("peak GPU GiB")
+    print_header(titles, "ll" + "r" * (len(titles) - 2))
 
 
 def print_size(row: dict, extra: dict[str, str] | None, device: str) -> None:
-    print_row(
-        [
-            f"{row['engine']} {extra or ''}{'' if device == 'cpu' else ' ' + device}",
-            row["size"],
-            f"{row['median_s']:.3f}",
-            f"{row['min_s']:.3f}",
-            f"{row['peak_rss_gib']:.2f}",
-            row["threads"],
-        ]
-    )
+    cells = [
+        f"{row['engine']} {extra or ''}{'' if device == 'cpu' else ' ' + device}",
+        row["size"],
+        f"{row['median_s']:.3f}",
+        f"{row['min_s']:.3f}",
+        f"{row['peak_rss_gib']:.2f}",
+        row["threads"],
+    ]
+    if device != "cpu":
+        gpu = row.get("peak_gpu_gib")
+        cells.append("-" if gpu is None else f"{gpu:.2f}")
+    print_row(cells)
 
 
 def print_stages(rows: Sequence[dict]) -> None:
@@ -173,7 +196,7 @@ def speed(
     """Run :func:`speed_child` in a fresh process per (engine, size); prints a table, and
     with ``stages`` the milliseconds of each stage."""
     rows = []
-    print_table_header()
+    print_table_header(device)
     for engine in engines:
         for size in sizes:
             got = time_in_child(size, frames, warmup, threads, engine, extra, device)
