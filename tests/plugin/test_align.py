@@ -66,10 +66,10 @@ def test_locked_off_shot_is_exact_identity() -> None:
     assert np.array_equal(auto.clean_plate, off.clean_plate)
 
 
-def test_a_locked_off_frame_is_tested_at_ecc_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A large locked-off frame is called still from copies downscaled to the ECC size: no
-    log luminance of the whole frame is computed, and the identity comes back. A shaken one
-    then goes on to full-resolution features."""
+def test_a_locked_off_frame_is_tested_at_512_px(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large locked-off frame is called still from copies downscaled to 512 px on the long
+    side: no log luminance of the whole frame is computed, and the identity comes back. A
+    shaken one then goes on to full-resolution features."""
     from bgmatte.plugin import align as align_module
 
     sizes: list[tuple[int, ...]] = []
@@ -83,11 +83,21 @@ def test_a_locked_off_frame_is_tested_at_ecc_size(monkeypatch: pytest.MonkeyPatc
     still = make_shaken_shot(640, 1200, shake_px=0.0, seed=15)
     got = align(still.plate, still.steady_clean_plate, "auto")
     assert got.report.status == "identity"
-    assert sizes == [(546, 1024)]
+    assert sizes == [(273, 512)]
     sizes.clear()
     shaken = make_shaken_shot(640, 1200, shake_px=4.0, seed=11)
     assert align(shaken.plate, shaken.clean_plate, "auto").report.status == "aligned"
-    assert sizes == [(546, 1024), (640, 1200)]
+    assert sizes == [(273, 512), (640, 1200)]
+
+
+@pytest.mark.parametrize("seed", [11, 15])
+def test_the_locked_off_test_sees_a_twentieth_of_a_pixel(seed: int) -> None:
+    # at 512 px the rigid fit still tells 0.05 px of shake (measured 0.078 / 0.075 px, as at
+    # 1024 px) from none (0.005 / 0.010 px; 0.003 / 0.007 at 1024)
+    still = make_shaken_shot(640, 1200, shake_px=0.0, seed=seed)
+    moved = make_shaken_shot(640, 1200, shake_px=0.05, seed=seed)
+    assert align(still.plate, still.steady_clean_plate, "auto").report.status == "identity"
+    assert align(moved.plate, moved.clean_plate, "auto").report.status == "aligned"
 
 
 def test_matte_with_shake_close_to_matte_without(big_shake: ShakenShot) -> None:
