@@ -32,8 +32,10 @@ def snap(alpha: np.ndarray) -> np.ndarray:
 
 
 def box_down(img: np.ndarray, factor: int) -> np.ndarray:
-    """H×W×C (or H×W) → (H // factor)×(W // factor)×C: the mean of each factor×factor block
-    (OpenCV's area filter); rows and columns past the last whole block are dropped."""
+    """H×W×C (or H×W) → (H // factor)×(W // factor)×C by OpenCV's area filter: the mean of
+    each factor×factor block where ``factor`` divides the size; where it does not, each output
+    pixel averages the slightly larger area it covers (size / (size // factor) px), the pixels
+    weighed by their overlap with it, so every row and column counts."""
     h, w = img.shape[:2]
     size = (w // factor, h // factor)
     small = cv2.resize(np.ascontiguousarray(img, np.float32), size, interpolation=cv2.INTER_AREA)
