@@ -42,3 +42,18 @@ def test_the_node_solves_a_frame_inside_a_scope(
     bgmatte.matte(small_shot.plate, small_shot.clean_plate, separate_shadows=False)
     assert seen == [True]
     assert uploads.kept() == 0
+
+
+def test_the_network_s_frames_are_the_uploads_the_later_stages_take() -> None:
+    # without the derived prior (prior none) the network's buffer is filled from host arrays:
+    # on a device they go up once, and the edge passes and the unmix reuse them (on 'meta',
+    # a device without memory, which stands in for a GPU here)
+    from bgmatte.plugin.engines import network
+
+    meta = torch.device("meta")
+    plate, clean = np.ones((6, 8, 3), np.float32), np.zeros((6, 8, 3), np.float32)
+    with uploads.scope():
+        network._padded(plate, clean, None, (8, 8), meta)
+        assert uploads.kept() == 2
+        sent = uploads.to_device(plate, meta)
+        assert uploads.to_device(plate, meta) is sent and uploads.kept() == 2
